@@ -1,0 +1,49 @@
+"""Checks of uploaded images with Pillow, before anything is stored or enqueued."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+from PIL import Image
+
+ACCEPTED_FORMATS = {"PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF"}
+
+
+class ImageRejected(ValueError):
+    """An upload that is not a usable image; `status` is the HTTP code to answer with."""
+
+    def __init__(self, field: str, message: str, status: int = 422) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field, self.status = field, status
+
+
+def check_image(data: bytes, field: str, max_pixels: int) -> tuple[int, int]:
+    """Return (width, height) of a fully decodable image, or raise ImageRejected.
+
+    The pixel count is read from the header and capped *before* decoding, so a decompression bomb
+    (say a 30,000 x 30,000 1-bit PNG of a few kilobytes) is refused without allocating its pixels.
+    """
+    if not data:
+        raise ImageRejected(field, "the file is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            if image.format not in ACCEPTED_FORMATS:
+                raise ImageRejected(field, f"unsupported image format {image.format}", 415)
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageRejected(
+                    field, f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels", 413
+                )
+            image.load()  # decodes fully: a truncated or corrupt file fails here
+    except ImageRejected:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageRejected(field, f"image is too large to decode safely ({exc})", 413) from exc
+    except Exception as exc:  # Pillow raises many types for bad data: OSError, SyntaxError, ValueError...
+        raise ImageRejected(field, f"not a readable image ({type(exc).__name__}: {exc})") from exc
+    if min(width, height) < 1:
+        raise ImageRejected(field, "image has no pixels")
+    return width, height

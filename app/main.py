@@ -1,0 +1,64 @@
+"""Builds the FastAPI app: one router per resource, the web page, and the error handlers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import redis
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.queue import make_celery
+from app.routes import health, jobs, style_transfers, wave_forecasts
+from app.settings import Settings, get_settings
+from app.store import JobStore
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+# POST endpoints and the body type each accepts; anything else is refused with 415 before parsing.
+_BODY_TYPES = {"/v1/style-transfers": "multipart/form-data", "/v1/wave-forecasts": "application/json"}
+
+
+class ContentTypeGuard:
+    """Answer 415 when a submission's Content-Type is not the one its endpoint takes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            expected = _BODY_TYPES.get(scope["path"].rstrip("/"))
+            if expected is not None:
+                headers = dict(scope["headers"])
+                given = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
+                if given != expected:
+                    detail = f"Content-Type must be {expected}, not {given or 'missing'}"
+                    await JSONResponse({"detail": detail}, 415)(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+async def redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """Redis down is an outage, not a bug: 503 with a clear detail, never a 500."""
+    return JSONResponse({"detail": f"the job store (Redis) is unavailable: {exc}"}, 503, {"Retry-After": "5"})
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="stylewave",
+        version="0.1.0",
+        summary="Neural style transfer and LSTM wave forecasting, as jobs.",
+        max_body_size=settings.max_upload_bytes,
+    )
+    app.state.settings = settings
+    app.state.store = JobStore.from_url(settings.broker_url, settings.result_ttl_seconds)
+    app.state.celery = make_celery(settings, name="stylewave-api")
+    app.add_exception_handler(redis.RedisError, redis_unavailable)
+    app.add_middleware(ContentTypeGuard)
+    for module in (style_transfers, wave_forecasts, jobs, health):
+        app.include_router(module.router)
+    app.mount("/", StaticFiles(directory=STATIC_DIR, html=True, check_dir=False), name="web")
+    return app

@@ -1,0 +1,48 @@
+"""The Celery configuration shared by the API (which only sends tasks, by name) and the workers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from app.settings import Settings
+
+STYLE_TASK = "stylewave.style_transfer"
+FORECAST_TASK = "stylewave.wave_forecast"
+TASK_QUEUES = {STYLE_TASK: "style", FORECAST_TASK: "forecast"}
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Reliability settings from DESIGN.md: late acks, requeue on a lost worker, prefetch 1, JSON only."""
+    transport = {"visibility_timeout": settings.visibility_timeout}
+    return {
+        "broker_url": settings.broker_url,
+        # The job store holds results; Celery's own result backend is not used.
+        "task_ignore_result": True,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        # The visibility timeout must exceed the longest job, or Redis redelivers a running job to a
+        # second worker; Celery reads it from both transport-option settings.
+        "broker_transport_options": transport,
+        "result_backend_transport_options": transport,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_routes": {name: {"queue": queue} for name, queue in TASK_QUEUES.items()},
+        "task_soft_time_limit": settings.job_time_limit_seconds,
+        "task_time_limit": settings.job_time_limit_seconds + 60,
+        "broker_connection_retry_on_startup": True,
+        # A publish against a Redis that is down must fail fast (the API answers 503), not hang.
+        "task_publish_retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
+        "broker_connection_timeout": 3,
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": False,
+    }
+
+
+def make_celery(settings: Settings, name: str = "stylewave") -> Celery:
+    celery = Celery(name)
+    celery.conf.update(celery_config(settings))
+    return celery

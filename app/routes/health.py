@@ -1,0 +1,42 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import redis
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from app.deps import StoreDep
+from app.metrics import StoreCollector
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """Liveness: the API process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(store: StoreDep) -> JSONResponse:
+    """Readiness: Redis answers and at least one worker has a recent heartbeat."""
+    try:
+        store.ping()
+        workers = store.live_workers()
+    except redis.RedisError as exc:
+        return JSONResponse({"ready": False, "redis": False, "workers": 0, "detail": f"redis: {exc}"}, 503)
+    ready = bool(workers)
+    body = {"ready": ready, "redis": True, "workers": len(workers)}
+    if not ready:
+        body["detail"] = "no worker is alive"
+    return JSONResponse(body, 200 if ready else 503)
+
+
+@router.get("/metrics")
+def metrics(store: StoreDep) -> Response:
+    """Prometheus metrics."""
+    registry = CollectorRegistry()
+    registry.register(StoreCollector(store))
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,77 @@
+"""The jobs resource: read, list, cancel, and download results, previews and plots."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Response
+
+from app.deps import CallerDep, StoreDep
+from app.schemas import Job, JobKind, JobList, JobStatus
+from app.store import TransitionError
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+PNG = {200: {"content": {"image/png": {}}}}
+
+
+def _own_job(store: StoreDep, owner: str, job_id: str) -> Job:
+    job = store.get(job_id, owner=owner)
+    if job is None:  # another caller's job reads exactly like an unknown one
+        raise HTTPException(404, f"no job {job_id}")
+    return job
+
+
+@router.get("", response_model=JobList)
+def list_jobs(store: StoreDep, owner: CallerDep, limit: int = 50) -> JobList:
+    """This caller's recent jobs, newest first."""
+    return JobList(jobs=store.list_for(owner, limit=max(1, min(limit, 200))))
+
+
+@router.get("/{job_id}", response_model=Job)
+def read_job(job_id: str, store: StoreDep, owner: CallerDep) -> Job:
+    """The job record: status, progress, queue position, metrics, error, links."""
+    return _own_job(store, owner, job_id)
+
+
+@router.delete("/{job_id}", response_model=Job)
+def cancel_job(job_id: str, store: StoreDep, owner: CallerDep) -> Job:
+    """Cancel a queued or running job; a running style job stops within one iteration."""
+    job = _own_job(store, owner, job_id)
+    try:
+        return store.cancel(job.id)
+    except TransitionError as exc:
+        raise HTTPException(409, f"job {job_id} already finished ({job.status.value})") from exc
+
+
+@router.get("/{job_id}/result", responses={**PNG, 200: {"content": {"image/png": {}, "application/json": {}}}})
+def read_result(job_id: str, store: StoreDep, owner: CallerDep) -> Response:
+    """The result: a PNG for a style job, forecast JSON for a wave job."""
+    job = _own_job(store, owner, job_id)
+    if job.status is not JobStatus.succeeded:
+        raise HTTPException(409, f"job {job_id} is {job.status.value}; no result")
+    blob = store.blob(job.id, "result")
+    if blob is None:
+        raise HTTPException(404, f"the result of job {job_id} has expired")
+    media = "image/png" if job.kind is JobKind.style_transfer else "application/json"
+    return Response(blob, media_type=media)
+
+
+@router.get("/{job_id}/preview", responses=PNG)
+def read_preview(job_id: str, store: StoreDep, owner: CallerDep) -> Response:
+    """The latest intermediate image of a style job."""
+    job = _own_job(store, owner, job_id)
+    blob = store.blob(job.id, "preview") if job.kind is JobKind.style_transfer else None
+    if blob is None:
+        raise HTTPException(409, f"job {job_id} has no preview yet")
+    return Response(blob, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/{job_id}/plot", responses=PNG)
+def read_plot(job_id: str, store: StoreDep, owner: CallerDep) -> Response:
+    """A PNG of a forecast against its history, and against the truth when it is known."""
+    job = _own_job(store, owner, job_id)
+    if job.kind is not JobKind.wave_forecast:
+        raise HTTPException(404, f"job {job_id} is not a forecast; it has no plot")
+    blob = store.blob(job.id, "plot") if job.status is JobStatus.succeeded else None
+    if blob is None:
+        raise HTTPException(409, f"job {job_id} is {job.status.value}; no plot")
+    return Response(blob, media_type="image/png")

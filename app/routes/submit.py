@@ -1,0 +1,49 @@
+"""What every submission does after validation: backpressure, create the record, enqueue by task name."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery
+from fastapi import HTTPException, Response
+
+from app.queue import TASK_QUEUES
+from app.schemas import Job, JobKind
+from app.settings import Settings
+from app.store import JobStore
+
+log = logging.getLogger("stylewave.api")
+
+
+def submit_job(
+    *,
+    store: JobStore,
+    celery: Celery,
+    settings: Settings,
+    response: Response,
+    kind: JobKind,
+    task: str,
+    params: dict[str, Any],
+    owner: str,
+    inputs: dict[str, bytes] | None = None,
+) -> Job:
+    """Create a queued job and send its task; 429 when the queue is full, nothing enqueued then."""
+    queued = store.queued_count()
+    if queued >= settings.max_queued:
+        raise HTTPException(
+            429,
+            f"the queue is full ({queued} jobs waiting, limit {settings.max_queued}); retry later",
+            headers={"Retry-After": "10"},
+        )
+    job = store.create(kind, params, owner, inputs)
+    try:
+        celery.send_task(task, args=[job.id, params], queue=TASK_QUEUES[task])
+    except Exception as exc:  # broker unreachable after the record was written: don't leave it queued forever
+        log.exception("enqueue failed", extra={"job_id": job.id})
+        store.fail(job.id, "enqueue_failed", "the job could not be queued; submit it again")
+        raise HTTPException(503, "the job queue is unavailable; retry later") from exc
+    log.info("job queued", extra={"job_id": job.id, "kind": kind.value})
+    response.status_code = 202
+    response.headers["Location"] = job.links["self"]
+    return store.get(job.id) or job

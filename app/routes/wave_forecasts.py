@@ -1,0 +1,51 @@
+"""POST /v1/wave-forecasts: queue a forecast of generated waves or of an observed series."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
+
+from app.deps import CallerDep, CeleryDep, SettingsDep, StoreDep
+from app.queue import FORECAST_TASK
+from app.routes.submit import submit_job
+from app.schemas import Job, JobKind, WaveForecastRequest
+
+router = APIRouter(prefix="/v1/wave-forecasts", tags=["wave forecast"])
+
+MAX_WAIT_SECONDS = 60
+_PREFER_WAIT = re.compile(r"(?:^|[;,\s])wait\s*=\s*(\d+)", re.IGNORECASE)
+
+
+def prefer_wait(header: str | None) -> float:
+    """Seconds from a `Prefer: wait=N` header (RFC 7240), capped at 60; 0 without one."""
+    match = _PREFER_WAIT.search(header or "")
+    return min(float(match.group(1)), MAX_WAIT_SECONDS) if match else 0.0
+
+
+@router.post("", response_model=Job, status_code=202, responses={200: {"description": "Finished in time"}})
+def create_wave_forecast(
+    body: WaveForecastRequest,
+    settings: SettingsDep,
+    store: StoreDep,
+    celery: CeleryDep,
+    owner: CallerDep,
+    response: Response,
+    prefer: Annotated[str | None, Header(description="`wait=N` (N <= 60): answer 200 if done in time")] = None,
+) -> Job:
+    """Queue a wave forecast; with `Prefer: wait=N`, wait up to N seconds for it to finish."""
+    job = submit_job(
+        store=store, celery=celery, settings=settings, response=response, kind=JobKind.wave_forecast,
+        task=FORECAST_TASK, params=body.model_dump(mode="json", exclude_none=True), owner=owner,
+    )  # fmt: skip
+    deadline = time.monotonic() + prefer_wait(prefer)
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        current = store.get(job.id)
+        if current is not None and current.status.is_terminal:
+            response.status_code = 200
+            response.headers["Preference-Applied"] = "wait"
+            return current
+    return store.get(job.id) or job

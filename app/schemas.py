@@ -1,0 +1,241 @@
+"""Request and response schemas: every field of a request is validated here, once, at the API edge."""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# The VGG-19 layer names of the paper: convX_Y is the rectified output of that convolution.
+# models/vgg.py holds the same tuple; tests/app/test_schemas.py checks that they agree.
+VGG19_LAYERS: tuple[str, ...] = (
+    "conv1_1", "conv1_2", "pool1",
+    "conv2_1", "conv2_2", "pool2",
+    "conv3_1", "conv3_2", "conv3_3", "conv3_4", "pool3",
+    "conv4_1", "conv4_2", "conv4_3", "conv4_4", "pool4",
+    "conv5_1", "conv5_2", "conv5_3", "conv5_4", "pool5",
+)  # fmt: skip
+DEFAULT_STYLE_LAYERS = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
+
+# Wave-forecast limits (models/forecast.py mirrors them; a test checks they agree).
+MAX_HORIZON = 1000
+MAX_HISTORY = 20_000
+MAX_CHANNELS = 16
+MAX_TERMS = 32
+
+
+class JobStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    canceled = "canceled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.canceled)
+
+
+class JobKind(StrEnum):
+    style_transfer = "style_transfer"
+    wave_forecast = "wave_forecast"
+
+
+class JobError(BaseModel):
+    code: str = Field(description="`model_error` (bad input or numerics), `worker_lost`, `time_limit`, ...")
+    message: str
+
+
+class WorkerInfo(BaseModel):
+    host: str
+    pid: int
+
+
+class Job(BaseModel):
+    """A job record, as stored in Redis and returned by the API."""
+
+    id: str
+    kind: JobKind
+    status: JobStatus
+    progress: float = 0.0
+    message: str = ""
+    queue_position: int | None = None
+    attempts: int = 0
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    worker: WorkerInfo | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    error: JobError | None = None
+    links: dict[str, str] = Field(default_factory=dict)
+    owner: str = Field(default="", exclude=True)
+
+
+class JobList(BaseModel):
+    jobs: list[Job]
+
+
+def _split_list(value: Any) -> Any:
+    """Accept `a,b,c`, repeated form fields, or a JSON list, and return a flat list of stripped items."""
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else [value]
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, str):
+            out.extend(part.strip() for part in item.split(",") if part.strip())
+        else:
+            out.append(item)
+    return out
+
+
+def _check_layers(layers: list[str] | None) -> list[str] | None:
+    if layers is None:
+        return None
+    if not layers:
+        raise ValueError("must name at least one layer")
+    unknown = [name for name in layers if name not in VGG19_LAYERS]
+    if unknown:
+        raise ValueError(f"unknown VGG-19 layer(s) {', '.join(unknown)}; known: {', '.join(VGG19_LAYERS)}")
+    return layers
+
+
+class StyleTransferParams(BaseModel):
+    """The form fields of `POST /v1/style-transfers` (the files `content` and `style` travel beside them)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    mode: Literal["transfer", "content", "style", "dream"] = Field(
+        "transfer", description="transfer = content + style; content / style = one half alone; dream = DeepDream"
+    )
+    size: int = Field(512, ge=16, description="Longest edge of the output in pixels (aspect kept).")
+    iterations: int = Field(300, ge=1, description="Optimisation steps, across all scales.")
+    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
+    init: Literal["content", "noise", "style"] | None = Field(
+        None, description="Start image; default: content for transfer/dream, noise otherwise."
+    )
+    content_weight: float = Field(1.0, ge=0, description="alpha")
+    style_weight: float = Field(1e4, ge=0, description="beta")
+    content_layers: list[str] = Field(default_factory=lambda: ["conv4_2"], description="Comma list.")
+    style_layers: list[str] = Field(default_factory=lambda: list(DEFAULT_STYLE_LAYERS), description="Comma list.")
+    style_blend: list[float] | None = Field(None, description="One weight per style image (comma list).")
+    tv_weight: float = Field(0.0, ge=0, description="Total-variation smoothing weight.")
+    preserve_colors: bool = Field(False, description="Keep the content's colours (luminance-only transfer).")
+    pooling: Literal["max", "avg"] = "max"
+    scales: int = Field(1, ge=1, le=8, description="Number of coarse-to-fine scales.")
+    style_scale: float = Field(1.0, gt=0, le=4, description="Style image size relative to the output.")
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    sweep_style_weights: list[float] | None = Field(
+        None, description="Sweep: one tile per style_weight (comma list, at most 16); the result is a grid PNG."
+    )
+    sweep_style_layers: list[str] | None = Field(
+        None,
+        description="Sweep: one tile per style-layer stack; stacks separated by `;` or `|`, layers by `+` "
+        "(e.g. `conv1_1|conv1_1+conv2_1`).",
+    )
+
+    _split = field_validator("content_layers", "style_layers", "style_blend", "sweep_style_weights", mode="before")(
+        lambda cls, v: _split_list(v)
+    )
+
+    @field_validator("content_layers", "style_layers")
+    @classmethod
+    def _known_layers(cls, v: list[str]) -> list[str]:
+        return _check_layers(v) or []
+
+    @field_validator("style_blend", "sweep_style_weights")
+    @classmethod
+    def _non_negative(cls, v: list[float] | None) -> list[float] | None:
+        if v is None:
+            return None
+        if not v or len(v) > 16:
+            raise ValueError("give between 1 and 16 values")
+        if any(x < 0 or not math.isfinite(x) for x in v):
+            raise ValueError("values must be finite and non-negative")
+        return v
+
+    @field_validator("sweep_style_layers", mode="before")
+    @classmethod
+    def _stacks(cls, v: Any) -> Any:
+        if v is None:
+            return None
+        raw = " ".join(v) if isinstance(v, list) else str(v)
+        stacks = [s.strip() for s in raw.replace("|", ";").split(";") if s.strip()]
+        for stack in stacks:
+            _check_layers([name.strip() for name in stack.split("+") if name.strip()])
+        if not stacks or len(stacks) > 16:
+            raise ValueError("give between 1 and 16 layer stacks")
+        return stacks
+
+    @model_validator(mode="after")
+    def _blend_sum(self) -> StyleTransferParams:
+        if self.style_blend is not None and sum(self.style_blend) <= 0:
+            raise ValueError("style_blend must not be all zeros")
+        return self
+
+    def layer_stacks(self) -> list[list[str]] | None:
+        """The sweep's style-layer stacks as lists of layer names."""
+        if self.sweep_style_layers is None:
+            return None
+        return [[n.strip() for n in stack.split("+") if n.strip()] for stack in self.sweep_style_layers]
+
+
+class WaveTerm(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    fn: Literal["sin", "cos"]
+    amplitude: float
+    period: float = Field(gt=0, description="In steps.")
+    phase: float = 0.0
+
+
+class WaveChannel(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    offset: float = 0.0
+    terms: list[WaveTerm] = Field(default_factory=list, max_length=MAX_TERMS)
+
+
+ForecastModel = Literal["auto", "lstm", "lstm-seed", "persistence", "ar", "harmonic"]
+
+
+class WaveForecastRequest(BaseModel):
+    """`POST /v1/wave-forecasts`: either generated `waves` with `history`, or an observed `series`."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    waves: list[WaveChannel] | None = Field(None, min_length=1, max_length=MAX_CHANNELS)
+    history: int = Field(3000, ge=1, le=MAX_HISTORY, description="Observed samples t = 0 .. history-1.")
+    noise_std: float = Field(0.0, ge=0)
+    series: list[list[float]] | None = Field(
+        None, max_length=MAX_HISTORY, description="Rows of channels, oldest first."
+    )
+    horizon: int = Field(23, ge=1, le=MAX_HORIZON)
+    model: ForecastModel = "lstm"
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> WaveForecastRequest:
+        if (self.waves is None) == (self.series is None):
+            raise ValueError("give exactly one of `waves` (with `history`) or `series`")
+        if self.series is not None:
+            width = len(self.series[0]) if self.series else 0
+            if width == 0 or width > MAX_CHANNELS:
+                raise ValueError(f"series: rows must have between 1 and {MAX_CHANNELS} channels")
+            for i, row in enumerate(self.series):
+                if len(row) != width:
+                    raise ValueError(f"series: row {i} has {len(row)} values, row 0 has {width} (ragged)")
+        length = len(self.series) if self.series is not None else self.history
+        needed = min_history(self.horizon)
+        if length < needed:
+            field = "series" if self.series is not None else "history"
+            raise ValueError(f"{field}: at least {needed} samples are needed for horizon {self.horizon}")
+        return self
+
+
+def min_history(horizon: int) -> int:
+    """The shortest history a forecast of `horizon` steps can be fitted and backtested on."""
+    return max(64, 4 * horizon)

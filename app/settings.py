@@ -1,0 +1,59 @@
+"""The one settings class: every STYLEWAVE_* environment variable is read here and nowhere else."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Service configuration, from STYLEWAVE_* environment variables (or a .env file)."""
+
+    model_config = SettingsConfigDict(env_prefix="STYLEWAVE_", env_file=".env", extra="ignore")
+
+    redis_url: str | None = Field(
+        default=None, description="Redis for broker + job store; unset means `serve` embeds its own."
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("data")
+    device: str = Field(default="auto", pattern="^(auto|cpu|cuda)$")
+    vgg_weights: str | None = Field(
+        default=None, description="Optional torchvision VGG-19 state dict; default: the Caffe weights."
+    )
+
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    max_size: int = 2048
+    max_iterations: int = 10_000
+    max_queued: int = 100
+    max_json_bytes: int = 4 * 1024 * 1024
+
+    result_ttl_seconds: int = 7 * 24 * 3600
+    job_time_limit_seconds: int = 3600
+    max_attempts: int = 3
+    worker_heartbeat_seconds: float = 5.0
+
+    api_keys: str = Field(default="", description="Comma list; empty means the service is open.")
+
+    @property
+    def broker_url(self) -> str:
+        """The Redis that the API and workers share; a local default when none is configured."""
+        return self.redis_url or "redis://127.0.0.1:6379/0"
+
+    @property
+    def api_key_set(self) -> frozenset[str]:
+        return frozenset(k.strip() for k in self.api_keys.split(",") if k.strip())
+
+    @property
+    def visibility_timeout(self) -> int:
+        """Longer than any job may run, so Redis never hands a running job to a second worker."""
+        return self.job_time_limit_seconds * 2 + 300
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,313 @@
+"""The job store in Redis: job records, their status transitions, inputs, results and worker heartbeats.
+
+A status changes only through the named transitions below (`start`, `succeed`, `fail`, `cancel`); each is
+an optimistic WATCH/MULTI transaction, so an API cancel and a worker finishing at the same moment cannot
+both win. Keys (all under the `sw:` prefix):
+
+    sw:job:{id}              the record, JSON               (TTL set when it finishes)
+    sw:job:{id}:in:{name}    an input blob (image bytes)    (TTL)
+    sw:job:{id}:result       result bytes (PNG or JSON)     (TTL)
+    sw:job:{id}:preview      latest preview PNG             (TTL)
+    sw:job:{id}:plot         forecast plot PNG              (TTL)
+    sw:job:{id}:cancel       cancel flag the worker polls   (TTL)
+    sw:queued:{queue}        sorted set of queued ids, by creation time (for queue_position)
+    sw:owner:{owner}         sorted set of an owner's ids, by creation time
+    sw:workers               sorted set of "host:pid" -> last heartbeat time
+    sw:model:{key}           cached trained forecast models (TTL)
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterator, MutableMapping
+from typing import Any
+
+import redis
+
+from app.schemas import Job, JobError, JobKind, JobStatus, WorkerInfo
+
+PREFIX = "sw:"
+QUEUE_OF_KIND = {JobKind.style_transfer: "style", JobKind.wave_forecast: "forecast"}
+HEARTBEAT_STALE_SECONDS = 30.0
+# Upper bounds (seconds) of the job-duration histogram kept in Redis for /metrics.
+DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+
+
+class TransitionError(Exception):
+    """The job is not in a status that allows the requested transition."""
+
+
+def new_job_id() -> str:
+    """A random, unguessable id: 32 hex digits = 128 bits from the OS's CSPRNG."""
+    return secrets.token_hex(16)
+
+
+class JobStore:
+    """Reads and writes job records; used by the API (sync routes) and the workers alike."""
+
+    def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
+        self.r = client
+        self.ttl = ttl_seconds
+
+    @classmethod
+    def from_url(cls, url: str, ttl_seconds: int) -> JobStore:
+        client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=10)
+        return cls(client, ttl_seconds)
+
+    # ---- keys -------------------------------------------------------------------------------------------
+    @staticmethod
+    def _key(job_id: str, suffix: str = "") -> str:
+        return f"{PREFIX}job:{job_id}{':' + suffix if suffix else ''}"
+
+    # ---- creation and reads ------------------------------------------------------------------------------
+    def create(
+        self, kind: JobKind, params: dict[str, Any], owner: str, inputs: dict[str, bytes] | None = None
+    ) -> Job:
+        """Store a new `queued` job and its inputs; the caller enqueues the task afterwards."""
+        job = Job(id=new_job_id(), kind=kind, status=JobStatus.queued, created_at=time.time(), params=params,
+                  owner=owner, message="waiting for a worker")  # fmt: skip
+        job.links = self._links(job)
+        pipe = self.r.pipeline()
+        for name, blob in (inputs or {}).items():
+            pipe.set(self._key(job.id, f"in:{name}"), blob, ex=self.ttl)
+        pipe.set(self._key(job.id), self._dump(job))
+        pipe.zadd(f"{PREFIX}queued:{QUEUE_OF_KIND[kind]}", {job.id: job.created_at})
+        pipe.zadd(f"{PREFIX}owner:{owner}", {job.id: job.created_at})
+        pipe.hincrby(f"{PREFIX}stats:jobs", f"{kind.value}:queued", 1)
+        pipe.execute()
+        return job
+
+    def get(self, job_id: str, owner: str | None = None) -> Job | None:
+        """The record, with its live queue position; None when unknown or owned by someone else."""
+        raw = self.r.get(self._key(job_id))
+        if raw is None:
+            return None
+        job = Job.model_validate_json(raw)
+        if owner is not None and job.owner != owner:
+            return None
+        if job.status is JobStatus.queued:
+            rank = self.r.zrank(f"{PREFIX}queued:{QUEUE_OF_KIND[job.kind]}", job.id)
+            job.queue_position = None if rank is None else int(rank) + 1
+        return job
+
+    def list_for(self, owner: str, limit: int = 50) -> list[Job]:
+        """An owner's most recent jobs, newest first (expired records drop out)."""
+        ids = self.r.zrevrange(f"{PREFIX}owner:{owner}", 0, limit - 1)
+        jobs = [self.get(i.decode()) for i in ids]
+        return [j for j in jobs if j is not None]
+
+    def queued_count(self) -> int:
+        return sum(int(self.r.zcard(f"{PREFIX}queued:{q}")) for q in QUEUE_OF_KIND.values())
+
+    def input(self, job_id: str, name: str) -> bytes | None:
+        return self.r.get(self._key(job_id, f"in:{name}"))
+
+    def input_names(self, job_id: str) -> list[str]:
+        prefix = self._key(job_id, "in:")
+        return sorted(k.decode()[len(prefix):] for k in self.r.scan_iter(match=prefix + "*", count=100))
+
+    # ---- transitions ---------------------------------------------------------------------------------------
+    def start(self, job_id: str, worker: WorkerInfo) -> Job:
+        """queued -> running, or running -> running when a lost worker's job is delivered again.
+
+        Counts the attempt. Raises TransitionError when the job is already finished (e.g. canceled while
+        queued), so the task must not run.
+        """
+
+        def mutate(job: Job) -> None:
+            job.status = JobStatus.running
+            job.attempts += 1
+            job.started_at = time.time()
+            job.worker = worker
+            job.queue_position = None
+            job.progress = 0.0
+            job.message = "started" if job.attempts == 1 else f"started again (attempt {job.attempts})"
+
+        return self._transition(job_id, {JobStatus.queued, JobStatus.running}, mutate)
+
+    def progress(self, job_id: str, progress: float, message: str, metrics: dict[str, Any] | None = None) -> None:
+        """Record progress of a running job; silently ignored once the job has left `running`."""
+
+        def mutate(job: Job) -> None:
+            job.progress = max(0.0, min(1.0, progress))
+            job.message = message
+            if metrics:
+                job.metrics.update(metrics)
+
+        try:
+            self._transition(job_id, {JobStatus.running}, mutate)
+        except TransitionError:
+            pass
+
+    def succeed(self, job_id: str, metrics: dict[str, Any], outputs: dict[str, bytes]) -> Job:
+        """running -> succeeded, storing the outputs (`result`, optionally `plot`) with the TTL."""
+        pipe = self.r.pipeline()
+        for name, blob in outputs.items():
+            pipe.set(self._key(job_id, name), blob, ex=self.ttl)
+        pipe.execute()
+
+        def mutate(job: Job) -> None:
+            job.status = JobStatus.succeeded
+            job.progress = 1.0
+            job.message = "done"
+            job.metrics.update(metrics)
+
+        return self._transition(job_id, {JobStatus.running}, mutate)
+
+    def fail(self, job_id: str, code: str, message: str) -> Job:
+        """queued|running -> failed, with an error the user can read."""
+
+        def mutate(job: Job) -> None:
+            job.status = JobStatus.failed
+            job.error = JobError(code=code, message=message)
+            job.message = message
+
+        return self._transition(job_id, {JobStatus.queued, JobStatus.running}, mutate)
+
+    def cancel(self, job_id: str) -> Job:
+        """queued|running -> canceled; a running worker sees the flag within one iteration and stops."""
+        self.r.set(self._key(job_id, "cancel"), b"1", ex=self.ttl)
+
+        def mutate(job: Job) -> None:
+            job.status = JobStatus.canceled
+            job.message = "canceled"
+
+        return self._transition(job_id, {JobStatus.queued, JobStatus.running}, mutate)
+
+    def cancel_requested(self, job_id: str) -> bool:
+        return bool(self.r.exists(self._key(job_id, "cancel")))
+
+    def _transition(self, job_id: str, allowed: set[JobStatus], mutate: Callable[[Job], None]) -> Job:
+        key = self._key(job_id)
+        with self.r.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    if raw is None:
+                        raise TransitionError(f"job {job_id} does not exist")
+                    job = Job.model_validate_json(raw)
+                    if job.status not in allowed:
+                        raise TransitionError(f"job {job_id} is {job.status.value}")
+                    before = job.status
+                    mutate(job)
+                    pipe.multi()
+                    if job.status.is_terminal:
+                        job.finished_at = time.time()
+                        pipe.set(key, self._dump(job), ex=self.ttl)
+                        self._count_finish(pipe, job)
+                    else:
+                        if job.status is not before:
+                            pipe.hincrby(f"{PREFIX}stats:jobs", f"{job.kind.value}:{job.status.value}", 1)
+                        pipe.set(key, self._dump(job))
+                    if job.status is not JobStatus.queued:
+                        pipe.zrem(f"{PREFIX}queued:{QUEUE_OF_KIND[job.kind]}", job.id)
+                    pipe.execute()
+                    return job
+                except redis.WatchError:
+                    continue
+
+    @staticmethod
+    def _count_finish(pipe: redis.client.Pipeline, job: Job) -> None:
+        """Count a finished job and its run time for /metrics (cumulative histogram buckets, as Prometheus)."""
+        pipe.hincrby(f"{PREFIX}stats:jobs", f"{job.kind.value}:{job.status.value}", 1)
+        if job.started_at is None or job.finished_at is None:
+            return
+        seconds = job.finished_at - job.started_at
+        hist = f"{PREFIX}stats:duration:{job.kind.value}"
+        for bound in DURATION_BUCKETS:
+            if seconds <= bound:
+                pipe.hincrby(hist, str(bound), 1)
+        pipe.hincrby(hist, "+Inf", 1)
+        pipe.hincrbyfloat(hist, "sum", seconds)
+
+    def stats(self) -> tuple[dict[str, int], dict[str, dict[str, float]]]:
+        """(jobs by "kind:status", duration histogram by kind) for /metrics."""
+        jobs = {k.decode(): int(v) for k, v in self.r.hgetall(f"{PREFIX}stats:jobs").items()}
+        durations = {
+            kind.value: {k.decode(): float(v) for k, v in self.r.hgetall(f"{PREFIX}stats:duration:{kind.value}").items()}
+            for kind in JobKind
+        }
+        return jobs, durations
+
+    def queue_lengths(self) -> dict[str, int]:
+        return {q: int(self.r.zcard(f"{PREFIX}queued:{q}")) for q in QUEUE_OF_KIND.values()}
+
+    def worker_heartbeats(self) -> dict[str, float]:
+        return {m.decode(): float(t) for m, t in self.r.zrange(f"{PREFIX}workers", 0, -1, withscores=True)}
+
+    # ---- blobs -----------------------------------------------------------------------------------------------
+    def put_blob(self, job_id: str, name: str, blob: bytes) -> None:
+        """Store an intermediate output such as the latest preview."""
+        self.r.set(self._key(job_id, name), blob, ex=self.ttl)
+
+    def blob(self, job_id: str, name: str) -> bytes | None:
+        return self.r.get(self._key(job_id, name))
+
+    # ---- workers ---------------------------------------------------------------------------------------------
+    def heartbeat(self, worker: WorkerInfo) -> None:
+        self.r.zadd(f"{PREFIX}workers", {f"{worker.host}:{worker.pid}": time.time()})
+
+    def forget_worker(self, worker: WorkerInfo) -> None:
+        self.r.zrem(f"{PREFIX}workers", f"{worker.host}:{worker.pid}")
+
+    def live_workers(self) -> list[str]:
+        """Workers whose heartbeat is recent; stale entries are pruned."""
+        now = time.time()
+        self.r.zremrangebyscore(f"{PREFIX}workers", 0, now - 24 * 3600)
+        members = self.r.zrangebyscore(f"{PREFIX}workers", now - HEARTBEAT_STALE_SECONDS, "+inf")
+        return [m.decode() for m in members]
+
+    def ping(self) -> bool:
+        return bool(self.r.ping())
+
+    def model_cache(self) -> MutableMapping[str, bytes]:
+        """A dict-like view of the trained-model cache, shared by every worker on this Redis."""
+        return _RedisBytesMap(self.r, f"{PREFIX}model:", self.ttl)
+
+    # ---- helpers ---------------------------------------------------------------------------------------------
+    @staticmethod
+    def _dump(job: Job) -> str:
+        # `owner` is excluded from API responses but must be kept in storage.
+        data = job.model_dump(mode="json")
+        data["owner"] = job.owner
+        data.pop("queue_position", None)
+        return json.dumps(data)
+
+    @staticmethod
+    def _links(job: Job) -> dict[str, str]:
+        base = f"/v1/jobs/{job.id}"
+        links = {"self": base, "result": f"{base}/result"}
+        if job.kind is JobKind.style_transfer:
+            links["preview"] = f"{base}/preview"
+        else:
+            links["plot"] = f"{base}/plot"
+        return links
+
+
+class _RedisBytesMap(MutableMapping[str, bytes]):
+    """A MutableMapping over Redis string keys, so models/ can cache without knowing Redis."""
+
+    def __init__(self, client: redis.Redis, prefix: str, ttl: int) -> None:
+        self.r, self.prefix, self.ttl = client, prefix, ttl
+
+    def __getitem__(self, key: str) -> bytes:
+        value = self.r.get(self.prefix + key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self.r.set(self.prefix + key, value, ex=self.ttl)
+
+    def __delitem__(self, key: str) -> None:
+        self.r.delete(self.prefix + key)
+
+    def __iter__(self) -> Iterator[str]:
+        for k in self.r.scan_iter(match=self.prefix + "*"):
+            yield k.decode()[len(self.prefix):]
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)

