@@ -1,0 +1,125 @@
+"""Style transfer through the real service: submit, poll, download, cancel, and refuse bad input."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import httpx
+import numpy as np
+from PIL import Image
+
+from tests.conftest import make_content
+from tests.stack import wait_for
+
+
+def submit(client: httpx.Client, files: list, **fields: object) -> httpx.Response:
+    return client.post("/v1/style-transfers", files=files, data={k: str(v) for k, v in fields.items()})
+
+
+def test_transfer_end_to_end(client: httpx.Client, content_png: bytes, style_png: bytes) -> None:
+    r = submit(client, [("content", ("c.png", content_png)), ("style", ("s.png", style_png))],
+               size=64, iterations=8, scales=1)  # fmt: skip
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert r.headers["location"] == f"/v1/jobs/{job['id']}"
+    assert job["status"] == "queued" and job["kind"] == "style_transfer"
+    assert job["params"]["size"] == 64 and job["params"]["content_layers"] == ["conv4_2"]
+
+    done = wait_for(client, job["id"], {"succeeded", "failed"}, timeout=180)
+    assert done["status"] == "succeeded", done
+    assert done["progress"] == 1.0 and done["attempts"] == 1
+    assert done["worker"]["pid"] > 0 and done["started_at"] >= done["created_at"]
+
+    result = client.get(f"/v1/jobs/{job['id']}/result")
+    assert result.status_code == 200 and result.headers["content-type"] == "image/png"
+    out = Image.open(io.BytesIO(result.content))
+    assert out.size == (64, 48)  # content is 64x48: longest edge = size, aspect kept
+    # Clearly changed from the content, toward the style's blue/yellow.
+    content = np.asarray(make_content().resize(out.size), np.float32)
+    assert np.abs(np.asarray(out.convert("RGB"), np.float32) - content).mean() > 5
+
+    preview = client.get(f"/v1/jobs/{job['id']}/preview")
+    assert preview.status_code == 200 and preview.content[:4] == b"\x89PNG"
+    listed = [j["id"] for j in client.get("/v1/jobs").json()["jobs"]]
+    assert job["id"] in listed
+
+
+def test_style_mode_needs_no_content(client: httpx.Client, style_png: bytes) -> None:
+    r = submit(client, [("style", ("s.png", style_png))], mode="style", size=48, iterations=5)
+    assert r.status_code == 202, r.text
+    done = wait_for(client, r.json()["id"], {"succeeded", "failed"}, timeout=120)
+    assert done["status"] == "succeeded", done
+    out = Image.open(io.BytesIO(client.get(f"/v1/jobs/{done['id']}/result").content))
+    assert max(out.size) == 48
+
+
+def test_cancel_running_job(client: httpx.Client, content_png: bytes, style_png: bytes) -> None:
+    r = submit(client, [("content", ("c.png", content_png)), ("style", ("s.png", style_png))],
+               size=64, iterations=5000)  # fmt: skip
+    job_id = r.json()["id"]
+    wait_for(client, job_id, {"running"}, timeout=120)
+    t0 = time.monotonic()
+    assert client.delete(f"/v1/jobs/{job_id}").status_code == 200
+    assert wait_for(client, job_id, {"canceled"}, timeout=30)["status"] == "canceled"
+    assert time.monotonic() - t0 < 30
+    time.sleep(1.5)  # the worker noticed the flag and stopped; nothing may bring the job back
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "canceled" and job["progress"] < 1.0
+    assert client.delete(f"/v1/jobs/{job_id}").status_code == 409
+    assert client.get(f"/v1/jobs/{job_id}/result").status_code == 409
+
+
+def test_unknown_job_is_404(client: httpx.Client) -> None:
+    assert client.get("/v1/jobs/00000000000000000000000000000000").status_code == 404
+    assert client.delete("/v1/jobs/nope").status_code == 404
+    assert client.get("/v1/jobs/nope/result").status_code == 404
+
+
+def _truncated_jpeg() -> bytes:
+    buf = io.BytesIO()
+    make_content((96, 96)).save(buf, format="JPEG")
+    return buf.getvalue()[: len(buf.getvalue()) // 2]
+
+
+def test_bad_inputs_are_refused_and_nothing_is_queued(client: httpx.Client, content_png: bytes,
+                                                      style_png: bytes) -> None:  # fmt: skip
+    before = {j["id"] for j in client.get("/v1/jobs").json()["jobs"]}
+    good = [("content", ("c.png", content_png)), ("style", ("s.png", style_png))]
+    cases = {
+        "content": submit(client, [("content", ("c.txt", b"hello, not an image")), good[1]]),
+        "style": submit(client, [good[0]]),
+        "size": submit(client, good, size=-5),
+        "content_layers": submit(client, good, content_layers="conv9_9"),
+        "truncated": submit(client, [("content", ("c.jpg", _truncated_jpeg())), good[1]]),
+        "mode": submit(client, good, mode="sketch"),
+        "optimizer": submit(client, good, optimizer="sgd"),
+        "style_weight": submit(client, good, style_weight="nan"),
+        "iterations": submit(client, good, iterations=10**9),
+        "style_blend": submit(client, good, style_blend="1,2"),
+    }
+    for field, r in cases.items():
+        assert 400 <= r.status_code < 500, (field, r.status_code, r.text)
+        if field != "truncated":
+            assert field in r.text, (field, r.text)
+    json_body = client.post("/v1/style-transfers", json={"size": 64})
+    assert json_body.status_code == 415
+    after = {j["id"] for j in client.get("/v1/jobs").json()["jobs"]}
+    assert after == before
+
+
+def test_decompression_bomb_is_refused_quickly(client: httpx.Client, style_png: bytes) -> None:
+    bomb = io.BytesIO()
+    Image.new("1", (30_000, 30_000)).save(bomb, format="PNG")
+    t0 = time.monotonic()
+    r = submit(client, [("content", ("bomb.png", bomb.getvalue())), ("style", ("s.png", style_png))])
+    assert r.status_code in (413, 422), r.text
+    assert "content" in r.text
+    assert time.monotonic() - t0 < 10
+    assert client.get("/healthz").status_code == 200
+
+
+def test_empty_file_is_refused(client: httpx.Client, style_png: bytes) -> None:
+    r = submit(client, [("content", ("empty.png", b"")), ("style", ("s.png", style_png))])
+    assert r.status_code == 422 and "content" in r.text
+
