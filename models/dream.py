@@ -1,0 +1,69 @@
+"""DeepDream-style pareidolia (Mordvintsev et al. 2015): amplify what one VGG-19 layer sees, over octaves."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import torch
+from PIL import Image
+
+from models import imaging
+from models.style import Progress, StyleConfig, StyleResult, _Tracker, scale_sizes, split_iterations
+from models.vgg import build_vgg
+
+if TYPE_CHECKING:
+    from models.vgg import VGG19Features
+
+OCTAVE_FACTOR = 1.4  # the classic DeepDream octave scale
+MAX_SHIFT = 16  # random roll (jitter) per step, in pixels, against grid artefacts
+
+
+def dream_step(x: torch.Tensor, vgg: VGG19Features, layer: str, lr: float, shift: tuple[int, int],
+               precision: str = "fp32") -> tuple[torch.Tensor, float]:
+    """One normalised gradient-ascent step on the mean squared activation of `layer`."""
+    x = torch.roll(x.detach(), shifts=shift, dims=(-2, -1)).requires_grad_(True)  # (1, 3, H, W)
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        act = vgg(x, [layer])[layer]  # (1, C, h, w)
+    objective = act.float().pow(2).mean()
+    (grad,) = torch.autograd.grad(objective, x)
+    with torch.no_grad():
+        # Normalising by the mean |gradient| makes the step size independent of the layer's scale.
+        x = x + lr * grad / grad.abs().mean().clamp_min(1e-12)
+        x = torch.roll(x, shifts=(-shift[0], -shift[1]), dims=(-2, -1)).clamp(0, 1)
+    return x, float(objective)
+
+
+def dream(content: Image.Image, config: StyleConfig, *, device: str = "cpu", weights_path: str | None = None,
+          on_progress: Callable[[Progress], None] | None = None,
+          should_stop: Callable[[], bool] | None = None) -> StyleResult:
+    """Gradient ascent on `config.content_layers[0]` over `config.scales` octaves, carrying the detail up."""
+    started = time.perf_counter()
+    layer = config.content_layers[0]
+    vgg = build_vgg(layer, config.pooling, weights_path, device)
+    generator = torch.Generator().manual_seed(config.seed if config.seed is not None else torch.seed())
+    base = imaging.to_tensor(content, device=device)  # (1, 3, H, W)
+    out_size = imaging.fit_size(*content.size, config.size)
+    sizes = scale_sizes(config.size, config.scales, factor=OCTAVE_FACTOR)
+    steps = split_iterations(config.iterations, config.scales, final_share=1 / config.scales)
+    tracker = _Tracker(config.iterations, on_progress, should_stop, config.preview_every)
+    detail: torch.Tensor | None = None  # what the dream added at the previous octave
+    x = base
+    for longest, n_steps in zip(sizes, steps, strict=True):
+        size = imaging.fit_size(*out_size, longest)
+        octave_base = imaging.resize(base, size)  # (1, 3, h, w)
+        x = octave_base if detail is None else (octave_base + imaging.resize(detail, size)).clamp(0, 1)
+        for _ in range(n_steps):
+            tracker.check()
+            shift = tuple(int(v) for v in torch.randint(-MAX_SHIFT, MAX_SHIFT + 1, (2,), generator=generator))
+            x, value = dream_step(x, vgg, layer, config.learning_rate, (shift[0], shift[1]), config.precision)
+            tracker.done({"activation": value, "total": -value}, x)
+        detail = x - octave_base
+    image = imaging.to_image(x)
+    seconds = time.perf_counter() - started
+    metrics: dict[str, float | str] = {
+        "activation": tracker.losses.get("activation", 0.0), "seconds": seconds, "device": device,
+        "iterations": float(tracker.step), "seconds_per_iteration": seconds / max(1, tracker.step),
+        "width": float(image.width), "height": float(image.height)}
+    return StyleResult(image, [], metrics)

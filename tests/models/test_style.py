@@ -1,0 +1,163 @@
+"""Style transfer: schedule functions, modes, progress, cancel, seeds, options, sweeps, dream."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from models.style import (
+    Canceled,
+    Progress,
+    StyleConfig,
+    resolve_device,
+    scale_sizes,
+    split_iterations,
+    stylize,
+)
+
+
+def content_image(w: int = 64, h: int = 48) -> Image.Image:
+    """A synthetic 'photo': a sky-to-ground gradient with a few shapes."""
+    y = np.linspace(0, 1, h)[:, None, None]
+    x = np.linspace(0, 1, w)[None, :, None]
+    arr = np.concatenate([0.3 + 0.5 * y + 0 * x, 0.6 - 0.3 * y + 0.2 * x, 0.9 - 0.7 * y + 0 * x], axis=2)
+    im = Image.fromarray((arr * 255).astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(im)
+    draw.ellipse((w // 5, h // 4, w // 2, h * 3 // 4), fill=(200, 40, 40))
+    draw.rectangle((w * 3 // 5, h // 3, w * 9 // 10, h * 9 // 10), fill=(30, 90, 30))
+    return im
+
+
+def style_image(w: int = 56, h: int = 40, seed: int = 0) -> Image.Image:
+    """A synthetic 'painting': diagonal yellow/blue strokes."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    stripes = (np.sin((xx + yy) / 2.5 + seed) > 0)[..., None]
+    arr = np.where(stripes, [240, 210, 40], [20, 40, 160]).astype(np.uint8)
+    return Image.fromarray(arr, "RGB")
+
+
+def grey_corr(a: Image.Image, b: Image.Image) -> float:
+    x = np.asarray(a.convert("L").resize(b.size), dtype=float).ravel()
+    y = np.asarray(b.convert("L"), dtype=float).ravel()
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def png_bytes(im: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- schedule
+
+
+def test_scale_sizes_are_geometric_and_end_at_size() -> None:
+    assert scale_sizes(512, 1) == [512]
+    assert scale_sizes(512, 3) == [128, 256, 512]
+    assert scale_sizes(96, 3) == [64, 78, 96]  # never below the minimum, still increasing
+    with pytest.raises(ValueError):
+        scale_sizes(512, 0)
+
+
+def test_split_iterations_sums_to_total() -> None:
+    assert split_iterations(100, 1) == [100]
+    parts = split_iterations(101, 3, final_share=0.5)
+    assert sum(parts) == 101 and parts[-1] == 50 and parts[0] >= parts[1] >= 1
+
+
+def test_resolve_device() -> None:
+    assert resolve_device("auto") in ("cpu", "cuda")
+    assert resolve_device("cpu") == "cpu"
+    with pytest.raises(ValueError):
+        resolve_device("tpu")
+
+
+# ---------------------------------------------------------------- modes
+
+
+def test_content_reconstruction_from_conv1_1_is_close() -> None:
+    content = content_image()
+    cfg = StyleConfig(mode="content", size=64, iterations=50, content_layers=["conv1_1"])
+    result = stylize(content, [], cfg)
+    assert result.image.size == (64, 48)
+    assert grey_corr(result.image, content) > 0.9
+
+
+def test_transfer_keeps_size_and_moves_toward_style() -> None:
+    content, style = content_image(), style_image()
+    cfg = StyleConfig(size=48, iterations=20, style_weight=100.0)
+    result = stylize(content, [style], cfg)
+    assert result.image.size == (48, 36)  # longest edge = size, aspect kept
+    out = np.asarray(result.image, dtype=float)
+    ref = np.asarray(content.resize(result.image.size), dtype=float)
+    assert np.abs(out - ref).mean() > 5  # it changed
+    assert grey_corr(result.image, content) > 0.2  # but kept the structure
+    assert result.metrics["iterations"] == 20 and result.metrics["style_loss"] >= 0
+    assert result.tiles == []
+
+
+def test_style_mode_needs_no_content_and_takes_style_aspect() -> None:
+    result = stylize(None, [style_image(60, 30)], StyleConfig(mode="style", size=40, iterations=10))
+    assert result.image.size == (40, 20)
+
+
+def test_same_seed_gives_identical_png() -> None:
+    cfg = StyleConfig(mode="style", size=32, iterations=6, seed=7)
+    a = stylize(None, [style_image()], cfg).image
+    b = stylize(None, [style_image()], cfg).image
+    c = stylize(None, [style_image()], StyleConfig(mode="style", size=32, iterations=6, seed=8)).image
+    assert png_bytes(a) == png_bytes(b)
+    assert png_bytes(a) != png_bytes(c)
+
+
+def test_adam_lowers_the_loss() -> None:
+    seen: list[Progress] = []
+    cfg = StyleConfig(mode="content", size=32, iterations=15, optimizer="adam", learning_rate=0.05,
+                      content_layers=["conv2_1"])
+    stylize(content_image(), [], cfg, on_progress=seen.append)
+    assert seen[-1].losses["total"] < 0.5 * seen[0].losses["total"]
+
+
+# ---------------------------------------------------------------- progress, cancel, validation
+
+
+def test_progress_reports_every_step_with_previews() -> None:
+    seen: list[Progress] = []
+    cfg = StyleConfig(size=32, iterations=6, preview_every=3)
+    stylize(content_image(), [style_image()], cfg, on_progress=seen.append)
+    assert [p.step for p in seen] == [1, 2, 3, 4, 5, 6] and all(p.total == 6 for p in seen)
+    assert [p.image is not None for p in seen] == [False, False, True, False, False, True]
+    assert {"content", "style", "total"} <= set(seen[0].losses)
+
+
+def test_should_stop_cancels_within_one_iteration() -> None:
+    seen: list[Progress] = []
+    cfg = StyleConfig(size=32, iterations=50)
+    with pytest.raises(Canceled):
+        stylize(content_image(), [style_image()], cfg, on_progress=seen.append,
+                should_stop=lambda: len(seen) >= 3)
+    assert len(seen) == 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "content", "styles", "match"),
+    [
+        ({"style_layers": ["conv9_9"]}, True, True, "conv9_9"),
+        ({"content_layers": ["pool7"]}, True, True, "pool7"),
+        ({}, False, True, "content image"),
+        ({}, True, False, "style image"),
+        ({"mode": "paint"}, True, True, "mode"),
+        ({"size": -5}, True, True, "size"),
+        ({"optimizer": "sgd"}, True, True, "optimizer"),
+        ({"style_blend": [1.0, 2.0]}, True, True, "style_blend"),
+        ({"sweep_style_layers": [["conv1_1"], ["conv6_1"]]}, True, True, "conv6_1"),
+        ({"layer_weights": {"conv1_9": 1.0}}, True, True, "conv1_9"),
+    ],
+)
+def test_bad_arguments_raise_value_error(kwargs: dict, content: bool, styles: bool, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        stylize(content_image() if content else None, [style_image()] if styles else [],
+                StyleConfig(**{"size": 32, "iterations": 2, **kwargs}))
