@@ -6,6 +6,7 @@ from pathlib import Path
 
 import redis
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -40,6 +41,22 @@ class ContentTypeGuard:
         await self.app(scope, receive, send)
 
 
+async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """422 naming each bad field. The offending input is not echoed: it may be huge, or NaN (not JSON)."""
+    assert isinstance(exc, RequestValidationError)
+    detail = [
+        {"loc": list(err.get("loc", ())), "msg": _field_message(err), "type": err.get("type", "value_error")}
+        for err in exc.errors()
+    ]
+    return JSONResponse({"detail": detail}, 422)
+
+
+def _field_message(err: dict) -> str:
+    field = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "header"))
+    msg = str(err.get("msg", "invalid"))
+    return f"{field}: {msg}" if field else msg
+
+
 async def redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
     """Redis down is an outage, not a bug: 503 with a clear detail, never a 500."""
     return JSONResponse({"detail": f"the job store (Redis) is unavailable: {exc}"}, 503, {"Retry-After": "5"})
@@ -57,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = JobStore.from_url(settings.broker_url, settings.result_ttl_seconds)
     app.state.celery = make_celery(settings, name="stylewave-api")
     app.add_exception_handler(redis.RedisError, redis_unavailable)
+    app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_middleware(ContentTypeGuard)
     for module in (style_transfers, wave_forecasts, jobs, health):
         app.include_router(module.router)

@@ -137,6 +137,15 @@ class StyleTransferParams(BaseModel):
         "(e.g. `conv1_1|conv1_1+conv2_1`).",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_files(cls, data: Any) -> Any:
+        # The form carries the `content` and `style` files beside these fields; any other unknown field
+        # (a typo such as `style_wieght`) is still refused.
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if k not in ("content", "style")}
+        return data
+
     _split = field_validator("content_layers", "style_layers", "style_blend", "sweep_style_weights", mode="before")(
         lambda cls, v: _split_list(v)
     )
@@ -237,5 +246,9 @@ class WaveForecastRequest(BaseModel):
 
 
 def min_history(horizon: int) -> int:
-    """The shortest history a forecast of `horizon` steps can be fitted and backtested on."""
-    return max(64, 4 * horizon)
+    """The shortest history a forecast of `horizon` steps can be fitted and backtested on.
+
+    Training windows (16 steps + 2 for the differences) and 32 training origins, plus a backtest tail
+    of 16 origins; models.forecast.min_history computes the same, which a test checks.
+    """
+    return 2 * horizon + 65

@@ -61,11 +61,13 @@ class Stack:
                            str(concurrency)], self._env())  # fmt: skip
 
     def wait_ready(self, timeout: float = 90.0) -> None:
+        """Wait for /readyz (Redis and a live worker), or only /healthz for a stack without workers."""
         deadline = time.monotonic() + timeout
         last = ""
+        probe = "/readyz" if self.workers else "/healthz"
         while time.monotonic() < deadline:
             try:
-                r = httpx.get(self.url + "/readyz", timeout=2)
+                r = httpx.get(self.url + probe, timeout=2)
                 if r.status_code == 200:
                     return
                 last = r.text

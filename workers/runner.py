@@ -97,8 +97,8 @@ def job_run(
             log.info("job canceled", extra={"job_id": job_id})
     except SoftTimeLimitExceeded:
         _fail(store, job_id, "time_limit", f"the job ran past its time limit of {settings.job_time_limit_seconds} s")
-    except (ValueError, RuntimeError) as exc:
-        # Bad inputs reach here as ValueError from models/, numerical trouble (NaN loss) as RuntimeError.
+    except (ValueError, ArithmeticError) as exc:
+        # models/ raises ValueError for inputs it cannot use, FloatingPointError for a non-finite loss.
         log.warning("job failed: %s", exc, extra={"job_id": job_id})
         _fail(store, job_id, "model_error", str(exc))
     except Exception as exc:

@@ -27,11 +27,7 @@ def png_bytes(image: Image.Image) -> bytes:
 
 def style_config(params: StyleTransferParams) -> nst.StyleConfig:
     """The validated request as the algorithm's plain config."""
-    fields: dict[str, Any] = params.model_dump(exclude={"sweep_style_layers", "init"})
-    if params.init is not None:
-        fields["init"] = params.init
-    elif params.mode in ("content", "style"):
-        fields["init"] = "noise"
+    fields: dict[str, Any] = params.model_dump(exclude={"sweep_style_layers"})
     fields["sweep_style_layers"] = params.layer_stacks()
     return nst.StyleConfig(**fields)
 

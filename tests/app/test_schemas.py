@@ -1,0 +1,56 @@
+"""The API's validation constants agree with models/, which the API process must not import."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from app import schemas
+from models import forecast, vgg
+
+
+def test_layer_names_match_the_network() -> None:
+    assert schemas.VGG19_LAYERS == tuple(vgg.LAYERS)
+
+
+@pytest.mark.parametrize("horizon", [1, 23, 40, 500, schemas.MAX_HORIZON])
+def test_min_history_matches_the_forecaster(horizon: int) -> None:
+    assert schemas.min_history(horizon) == forecast.min_history(horizon)
+
+
+def test_limits_are_within_the_models_limits() -> None:
+    assert schemas.MAX_HORIZON <= forecast.MAX_HORIZON
+    assert schemas.MAX_HISTORY <= forecast.MAX_HISTORY
+    assert schemas.MAX_CHANNELS <= forecast.MAX_CHANNELS
+
+
+def test_comma_lists_and_layer_stacks() -> None:
+    p = schemas.StyleTransferParams.model_validate(
+        {"style_layers": "conv1_1, conv2_1", "sweep_style_layers": "conv1_1|conv1_1+conv2_1", "style_blend": "1,3"}
+    )
+    assert p.style_layers == ["conv1_1", "conv2_1"] and p.style_blend == [1.0, 3.0]
+    assert p.layer_stacks() == [["conv1_1"], ["conv1_1", "conv2_1"]]
+    with pytest.raises(ValidationError, match="conv9_9"):
+        schemas.StyleTransferParams.model_validate({"content_layers": "conv9_9"})
+    with pytest.raises(ValidationError, match="style_weight"):
+        schemas.StyleTransferParams.model_validate({"style_weight": float("nan")})
+
+
+def test_series_must_be_rectangular_and_finite() -> None:
+    with pytest.raises(ValidationError, match="ragged"):
+        schemas.WaveForecastRequest.model_validate({"series": [[1.0, 2.0]] * 100 + [[1.0]], "horizon": 5})
+    with pytest.raises(ValidationError):
+        schemas.WaveForecastRequest.model_validate({"series": [[float("inf")]] * 100, "horizon": 5})
+
+
+def test_api_defaults_are_the_algorithms_defaults() -> None:
+    from dataclasses import fields
+
+    from models.style import StyleConfig
+
+    api = schemas.StyleTransferParams()
+    config = StyleConfig()
+    shared = [f.name for f in fields(StyleConfig) if f.name in schemas.StyleTransferParams.model_fields]
+    assert len(shared) >= 15
+    for name in shared:
+        assert getattr(api, name) == getattr(config, name), name

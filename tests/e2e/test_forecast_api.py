@@ -1,0 +1,93 @@
+"""Wave forecasts through the real service: generated waves, observed series, Prefer: wait, plots, validation."""
+
+from __future__ import annotations
+
+import math
+
+import httpx
+import numpy as np
+
+from tests.stack import wait_for
+
+ORIGINAL = [
+    {"offset": 5, "terms": [{"fn": "sin", "amplitude": 5, "period": 300, "phase": 0.2},
+                            {"fn": "cos", "amplitude": 10, "period": 200, "phase": 0.7}]},
+    {"offset": 7, "terms": [{"fn": "sin", "amplitude": 7, "period": 200, "phase": 0.7},
+                            {"fn": "cos", "amplitude": 14, "period": 300, "phase": 0.2}]},
+]  # fmt: skip
+
+
+def truth(waves: list[dict], start: int, length: int) -> np.ndarray:
+    """The waves computed independently from DESIGN.md's formula."""
+    t = np.arange(start, start + length)[:, None]
+    cols = []
+    for w in waves:
+        x = np.full(t.shape, float(w["offset"]))
+        for term in w["terms"]:
+            fn = np.sin if term["fn"] == "sin" else np.cos
+            x = x + term["amplitude"] * fn(term["phase"] + 2 * math.pi * t / term["period"])
+        cols.append(x)
+    return np.concatenate(cols, axis=1)
+
+
+def test_generated_waves_with_prefer_wait(client: httpx.Client) -> None:
+    body = {"waves": ORIGINAL, "history": 600, "horizon": 10, "model": "harmonic"}
+    r = client.post("/v1/wave-forecasts", json=body, headers={"Prefer": "wait=60"}, timeout=90)
+    assert r.status_code == 200, r.text
+    job = r.json()
+    assert job["status"] == "succeeded" and job["kind"] == "wave_forecast"
+    result = client.get(f"/v1/jobs/{job['id']}/result").json()
+    assert result["start"] == 600 and result["horizon"] == 10 and result["channels"] == 2
+    forecast = np.array(result["forecast"])
+    assert forecast.shape == (10, 2)
+    assert np.sqrt(np.mean((forecast - truth(ORIGINAL, 600, 10)) ** 2)) < 0.5
+    assert np.allclose(result["actual"], truth(ORIGINAL, 600, 10), atol=1e-6)
+    assert "forecast_rmse" in result["metrics"]
+    lo, hi = np.array(result["intervals"]["95"]["lower"]), np.array(result["intervals"]["95"]["upper"])
+    assert lo.shape == (10, 2) and np.all(lo <= hi)
+    plot = client.get(f"/v1/jobs/{job['id']}/plot")
+    assert plot.status_code == 200 and plot.content[:4] == b"\x89PNG"
+
+
+def test_observed_series_without_wait_answers_202(client: httpx.Client) -> None:
+    series = truth(ORIGINAL, 0, 400).tolist()
+    r = client.post("/v1/wave-forecasts", json={"series": series, "horizon": 5, "model": "ar"})
+    assert r.status_code == 202, r.text
+    done = wait_for(client, r.json()["id"], {"succeeded", "failed"}, timeout=120)
+    assert done["status"] == "succeeded", done["error"]
+    result = client.get(f"/v1/jobs/{done['id']}/result").json()
+    assert np.array(result["forecast"]).shape == (5, 2) and "actual" not in result
+
+
+def test_bad_wave_requests_get_422_naming_the_field(client: httpx.Client) -> None:
+    before = {j["id"] for j in client.get("/v1/jobs").json()["jobs"]}
+    good = {"waves": ORIGINAL, "history": 600, "horizon": 10}
+    bad_term = [{"offset": 0, "terms": [{"fn": "tan", "amplitude": 1, "period": 10, "phase": 0}]}]
+    zero_period = [{"offset": 0, "terms": [{"fn": "sin", "amplitude": 1, "period": 0, "phase": 0}]}]
+    cases = {
+        "horizon": [{**good, "horizon": 0}, {**good, "horizon": 100_000}],
+        "fn": [{**good, "waves": bad_term}],
+        "period": [{**good, "waves": zero_period}],
+        "series": [{"series": [[1.0, 2.0], [3.0]] * 100, "horizon": 5}, {"series": [[1.0]] * 3, "horizon": 5},
+                   {"horizon": 5}],
+        "history": [{**good, "history": 10**7}],
+    }  # fmt: skip
+    for field, bodies in cases.items():
+        for body in bodies:
+            r = client.post("/v1/wave-forecasts", json=body)
+            assert r.status_code == 422, (field, r.text)
+            assert field in r.text or "waves" in r.text, (field, r.text)
+    # JSON's NaN and Infinity (which Python's json accepts) must be refused too.
+    for token in ("NaN", "Infinity"):
+        raw = '{"series": [[1.0], [%s]] , "horizon": 1}' % token
+        r = client.post("/v1/wave-forecasts", content=raw, headers={"Content-Type": "application/json"})
+        assert r.status_code == 422, r.text
+    assert {j["id"] for j in client.get("/v1/jobs").json()["jobs"]} == before
+
+
+def test_huge_series_is_refused_quickly(client: httpx.Client) -> None:
+    rows = ",".join(["[1.5,2.5]"] * 2_000_000)
+    r = client.post("/v1/wave-forecasts", content='{"horizon": 5, "series": [' + rows + "]}",
+                    headers={"Content-Type": "application/json"}, timeout=30)  # fmt: skip
+    assert r.status_code in (413, 422), r.text
+    assert client.get("/healthz").status_code == 200
