@@ -226,10 +226,10 @@ class JobStore:
     def stats(self) -> tuple[dict[str, int], dict[str, dict[str, float]]]:
         """(jobs by "kind:status", duration histogram by kind) for /metrics."""
         jobs = {k.decode(): int(v) for k, v in self.r.hgetall(f"{PREFIX}stats:jobs").items()}
-        durations = {
-            kind.value: {k.decode(): float(v) for k, v in self.r.hgetall(f"{PREFIX}stats:duration:{kind.value}").items()}
-            for kind in JobKind
-        }
+        durations = {}
+        for kind in JobKind:
+            raw = self.r.hgetall(f"{PREFIX}stats:duration:{kind.value}")
+            durations[kind.value] = {k.decode(): float(v) for k, v in raw.items()}
         return jobs, durations
 
     def queue_lengths(self) -> dict[str, int]:

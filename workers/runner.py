@@ -81,22 +81,24 @@ def job_run(
         yield None
         return
     if job.attempts > settings.max_attempts:
-        store.fail(job_id, "worker_lost",
-                   f"the job stopped its worker {job.attempts - 1} times (out of memory or a crash); giving up")  # fmt: skip
+        lost = job.attempts - 1
+        message = f"the job stopped its worker {lost} times (out of memory or a crash?); gave up"
+        store.fail(job_id, "worker_lost", message)
         log.error("job failed after repeated worker loss", extra={"job_id": job_id, "attempt": job.attempts})
         yield None
         return
-    log.info("job started", extra={"job_id": job_id, "attempt": job.attempts, "worker": f"{worker.host}:{worker.pid}"})
+    where = f"{worker.host}:{worker.pid}"
+    log.info("job started", extra={"job_id": job_id, "attempt": job.attempts, "worker": where})
     run = JobRun(store, job, settings)
     try:
         yield run
     except canceled:
         if run.timed_out:
-            _fail(store, job_id, "time_limit", f"the job ran past its time limit of {settings.job_time_limit_seconds} s")
+            _fail(store, job_id, "time_limit", _time_limit_message(settings))
         else:
             log.info("job canceled", extra={"job_id": job_id})
     except SoftTimeLimitExceeded:
-        _fail(store, job_id, "time_limit", f"the job ran past its time limit of {settings.job_time_limit_seconds} s")
+        _fail(store, job_id, "time_limit", _time_limit_message(settings))
     except (ValueError, ArithmeticError) as exc:
         # models/ raises ValueError for inputs it cannot use, FloatingPointError for a non-finite loss.
         log.warning("job failed: %s", exc, extra={"job_id": job_id})
@@ -104,6 +106,14 @@ def job_run(
     except Exception as exc:
         log.exception("job crashed", extra={"job_id": job_id})
         _fail(store, job_id, "internal_error", f"{type(exc).__name__}: {exc}")
+
+
+def _time_limit_message(settings: Settings) -> str:
+    return f"the job ran past its time limit of {settings.job_time_limit_seconds} s"
+
+
+def _time_limit_message(settings: Settings) -> str:
+    return f"the job ran past its time limit of {settings.job_time_limit_seconds} s"
 
 
 def _fail(store: JobStore, job_id: str, code: str, message: str) -> None:

@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 import numpy as np
-from app.plots import forecast_plot_png
 from PIL import Image
 
+from app.plots import forecast_plot_png
 from app.queue import FORECAST_TASK, STYLE_TASK
 from app.schemas import StyleTransferParams, WaveForecastRequest
 from models import forecast as forecasting

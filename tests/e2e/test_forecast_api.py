@@ -79,7 +79,7 @@ def test_bad_wave_requests_get_422_naming_the_field(client: httpx.Client) -> Non
             assert field in r.text or "waves" in r.text, (field, r.text)
     # JSON's NaN and Infinity (which Python's json accepts) must be refused too.
     for token in ("NaN", "Infinity"):
-        raw = '{"series": [[1.0], [%s]] , "horizon": 1}' % token
+        raw = '{"series": [[1.0], [' + token + ']], "horizon": 1}'
         r = client.post("/v1/wave-forecasts", content=raw, headers={"Content-Type": "application/json"})
         assert r.status_code == 422, r.text
     assert {j["id"] for j in client.get("/v1/jobs").json()["jobs"]} == before
