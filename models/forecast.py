@@ -1,0 +1,242 @@
+"""Forecast a multi-channel series N steps ahead: backtest every candidate, pick, forecast, add intervals.
+
+The history is split into a training part and a held-out tail. Every model is fitted on the training part
+and scored on rolling origins inside the tail (the backtest); the residuals at each horizon step give the
+prediction intervals. Trained LSTMs are stored in an optional byte cache, so an identical request skips
+training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.baselines import BASELINES, Forecaster
+from models.lstm import LSTMConfig, LSTMForecaster, SeedConfig, SeedForecaster
+
+log = logging.getLogger(__name__)
+
+MODELS = ("auto", "lstm", "lstm-seed", "persistence", "ar", "harmonic")
+AUTO_CANDIDATES = ("persistence", "ar", "harmonic", "lstm")
+MAX_HORIZON = 1000
+MAX_HISTORY = 50_000
+MAX_CHANNELS = 16
+MAX_SEED_STEPS = 200_000
+# Bumped whenever training changes, so that stale cached models are never reused.
+VERSION = "lstm-v1"
+
+_MIN_TRAIN_ORIGINS = 32  # distinct training windows, at the very least
+_MIN_BACKTEST, _MAX_BACKTEST = 16, 200  # rolling origins in the held-out tail
+_INTERVALS = {"80": 0.80, "95": 0.95}
+
+
+class Canceled(Exception):
+    """Raised when ``should_stop`` asks to abandon the forecast."""
+
+
+@dataclass
+class ForecastResult:
+    forecast: np.ndarray  # (H, C)
+    intervals: dict[str, tuple[np.ndarray, np.ndarray]]  # {"80": (lo, hi), "95": (lo, hi)}, each (H, C)
+    model: str  # the model actually used ("auto" resolved)
+    metrics: dict  # JSON-ready: backtest scores of every model tried, timings, cache use
+
+
+def min_history(horizon: int) -> int:
+    """The shortest series any model accepts for this horizon: training windows plus the backtest tail."""
+    _check_horizon(horizon)
+    train = LSTMConfig.window + 2 + horizon + _MIN_TRAIN_ORIGINS
+    return train + horizon + _MIN_BACKTEST - 1
+
+
+def _check_horizon(horizon: int) -> None:
+    if isinstance(horizon, bool) or not isinstance(horizon, int | np.integer):
+        raise ValueError(f"horizon must be an integer, got {horizon!r}")
+    if not 1 <= horizon <= MAX_HORIZON:
+        raise ValueError(f"horizon must be between 1 and {MAX_HORIZON}, got {horizon}")
+
+
+def _validate(series: np.ndarray, horizon: int, model: str, lstm_seed_steps: int) -> np.ndarray:
+    _check_horizon(horizon)
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
+    if not 1 <= lstm_seed_steps <= MAX_SEED_STEPS:
+        raise ValueError(f"lstm_seed_steps must be between 1 and {MAX_SEED_STEPS}, got {lstm_seed_steps}")
+    try:
+        x = np.array(series, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"series must be a rectangular array of numbers: {exc}") from exc
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2 or x.shape[1] < 1:
+        raise ValueError(f"series must have shape (steps, channels), got {x.shape}")
+    if x.shape[1] > MAX_CHANNELS:
+        raise ValueError(f"series has {x.shape[1]} channels, the maximum is {MAX_CHANNELS}")
+    if len(x) > MAX_HISTORY:
+        raise ValueError(f"series has {len(x)} steps, the maximum is {MAX_HISTORY}")
+    need = min_history(horizon)
+    if len(x) < need:
+        raise ValueError(f"series has {len(x)} steps; horizon {horizon} needs at least {need}")
+    if not np.isfinite(x).all():
+        raise ValueError("series contains NaN or infinite values")
+    return x
+
+
+def _backtest_origins(n: int, horizon: int) -> np.ndarray:
+    """Rolling origins in the tail: each forecasts series[o : o+H] from series[:o]; the first is the split."""
+    count = min(_MAX_BACKTEST, max(_MIN_BACKTEST, n // 10), n - min_history(horizon) + _MIN_BACKTEST)
+    split = n - horizon - count + 1
+    return np.arange(split, split + count)
+
+
+def cache_key(series: np.ndarray, horizon: int, model: str, seed: int, seed_steps: int = 0) -> str:
+    """Hash of everything that determines a trained model."""
+    h = hashlib.sha256()
+    data = np.ascontiguousarray(series, dtype=np.float64)
+    h.update(f"{VERSION}|{model}|{horizon}|{seed}|{seed_steps}|{data.shape}|".encode())
+    h.update(data.tobytes())
+    return f"wave-model:{h.hexdigest()}"
+
+
+class _Reporter:
+    """Maps phase-local progress onto 0..1 and checks for cancellation at every report."""
+
+    def __init__(
+        self,
+        on_progress: Callable[[float, str], None] | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> None:
+        self.on_progress, self.should_stop = on_progress, should_stop
+
+    def __call__(self, fraction: float, message: str) -> None:
+        if self.should_stop is not None and self.should_stop():
+            raise Canceled("forecast canceled")
+        if self.on_progress is not None:
+            self.on_progress(float(min(max(fraction, 0.0), 1.0)), message)
+
+    def span(self, lo: float, hi: float, message: str) -> Callable[[float], None]:
+        return lambda f: self(lo + (hi - lo) * f, message)
+
+
+def _score(pred: np.ndarray, actual: np.ndarray) -> dict[str, float]:
+    err = pred - actual  # (O, H, C)
+    return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err)))}
+
+
+def _trained(
+    name: str,
+    train: np.ndarray,
+    key: str,
+    cache: MutableMapping[str, bytes] | None,
+    tick: Callable[[float], None],
+    horizon: int,
+    seed: int,
+    seed_steps: int,
+) -> tuple[LSTMForecaster | SeedForecaster, bool, float]:
+    """The LSTM for this request: from the cache when possible, else trained (and cached)."""
+    loader = LSTMForecaster if name == "lstm" else SeedForecaster
+    blob = None
+    if cache is not None:
+        try:
+            blob = cache.get(key)
+        except Exception:  # a broken cache must not fail the forecast, only slow it down
+            log.warning("model cache read failed", exc_info=True)
+    if blob is not None:
+        try:
+            return loader.from_bytes(blob), True, 0.0
+        except Exception:
+            log.warning("cached model unreadable, retraining", exc_info=True)
+    channels = train.shape[1]
+    model: LSTMForecaster | SeedForecaster
+    if name == "lstm":
+        model = LSTMForecaster(LSTMConfig(channels=channels, horizon=horizon, seed=seed))
+    else:
+        model = SeedForecaster(SeedConfig(channels=channels, ahead=horizon, steps=seed_steps, seed=seed))
+    start = time.perf_counter()
+    model.fit(train, tick=tick)
+    seconds = time.perf_counter() - start
+    if cache is not None:
+        try:
+            cache[key] = model.to_bytes()
+        except Exception:
+            log.warning("model cache write failed", exc_info=True)
+    return model, False, seconds
+
+
+def run_forecast(
+    series: np.ndarray,
+    horizon: int,
+    model: str = "lstm",
+    seed: int = 0,
+    *,
+    cache: MutableMapping[str, bytes] | None = None,
+    on_progress: Callable[[float, str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    lstm_seed_steps: int = 80_000,
+) -> ForecastResult:
+    """Forecast steps T .. T+horizon-1 of a (T, C) series with ``model`` ("auto" picks by backtest RMSE)."""
+    started = time.perf_counter()
+    x = _validate(series, horizon, model, lstm_seed_steps)
+    report = _Reporter(on_progress, should_stop)
+    report(0.0, "backtesting baselines")
+    n = len(x)
+    origins = _backtest_origins(n, horizon)
+    split = int(origins[0])
+    train = x[:split]
+    actual = x[origins[:, None] + np.arange(horizon)]  # (O, H, C)
+
+    fitted: dict[str, Forecaster] = {}
+    preds: dict[str, np.ndarray] = {}  # name -> backtest forecasts (O, H, C)
+    for i, (name, cls) in enumerate(BASELINES.items()):
+        fitted[name] = cls().fit(train)
+        preds[name] = fitted[name].predict_at(x, origins, horizon)
+        report(0.1 * (i + 1) / len(BASELINES), "backtesting baselines")
+
+    train_seconds, cached = 0.0, False
+    to_train = {"lstm": ["lstm"], "auto": ["lstm"], "lstm-seed": ["lstm-seed"]}.get(model, [])
+    for name in to_train:
+        steps = lstm_seed_steps if name == "lstm-seed" else 0
+        key = cache_key(x, horizon, name, seed, steps)
+        net, cached, train_seconds = _trained(
+            name, train, key, cache, report.span(0.1, 0.9, f"training {name}"), horizon, seed, steps
+        )
+        fitted[name] = net
+        report(0.9, "backtesting")
+        preds[name] = net.predict_at(x, origins, horizon)
+
+    backtest = {name: _score(p, actual) for name, p in preds.items()}
+    if model == "auto":
+        chosen = min((m for m in AUTO_CANDIDATES if m in backtest), key=lambda m: backtest[m]["rmse"])
+    else:
+        chosen = model
+    report(0.95, f"forecasting with {chosen}")
+
+    if chosen in BASELINES:  # cheap to refit on everything; the LSTMs keep the model that was scored
+        fitted[chosen] = BASELINES[chosen]().fit(x)
+    final = fitted[chosen].predict_at(x, np.array([n]), horizon)[0]  # (H, C)
+
+    resid = actual - preds[chosen]  # (O, H, C)
+    intervals = {}
+    for label, level in _INTERVALS.items():
+        lo_q, hi_q = np.quantile(resid, [(1 - level) / 2, (1 + level) / 2], axis=0)  # (H, C) each
+        intervals[label] = (final + lo_q, final + hi_q)
+
+    metrics = {
+        "model": chosen,
+        "requested_model": model,
+        "backtest_rmse": backtest[chosen]["rmse"],
+        "backtest_mae": backtest[chosen]["mae"],
+        "backtest": backtest,
+        "backtest_origins": len(origins),
+        "train_steps": split,
+        "train_seconds": round(train_seconds, 3),
+        "model_cached": cached,
+        "total_seconds": round(time.perf_counter() - started, 3),
+    }
+    report(1.0, "done")
+    return ForecastResult(forecast=final, intervals=intervals, model=chosen, metrics=metrics)

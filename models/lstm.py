@@ -1,0 +1,288 @@
+"""LSTM forecasters on [x, x', x'']: ours (fast, whole-path head) and the seed experiment's protocol.
+
+Both follow the same fit / predict_at interface as models.baselines, and both can be saved to and loaded
+from bytes (config next to weights), so a trained model can be reused from a cache.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.waves import features
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """Run torch on one intra-op thread, restoring the previous count afterwards.
+
+    These LSTMs multiply tiny matrices (batch 128 x hidden 32) thousands of times in sequence: a second thread
+    gains little when the CPU is idle, and when another process holds the other core the threads' spin-waits
+    make training 10-20x slower (measured: 5 s on one thread against 100+ s on two).
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+# Called every few training steps with the fraction done; raising from it aborts training.
+Tick = Callable[[float], None]
+
+
+@dataclass
+class LSTMConfig:
+    """Ours: windows of ``window`` steps, a path head for ``horizon`` steps, trained for ``steps`` batches."""
+
+    channels: int
+    horizon: int
+    window: int = 16
+    hidden: int = 32
+    batch: int = 128
+    steps: int = 1500
+    lr: float = 3e-3
+    seed: int = 0
+
+
+class PathLSTM(nn.Module):
+    """One LSTM layer over normalised [x, x', x''] windows; a linear head emits the whole future path at once.
+
+    The head predicts y(t+h) - y(t) for h = 1..H in normalised units: the change from the last value is
+    easier to learn than the level, and one shot for all h avoids compounding errors of iterated forecasts.
+    """
+
+    feat_mean: torch.Tensor
+    feat_std: torch.Tensor
+    x_mean: torch.Tensor
+    x_std: torch.Tensor
+
+    def __init__(self, cfg: LSTMConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        c = cfg.channels
+        self.lstm = nn.LSTM(3 * c, cfg.hidden, batch_first=True)
+        self.head = nn.Linear(cfg.hidden, cfg.horizon * c)
+        # Normalisation statistics travel with the weights (so a cached model needs nothing else).
+        self.register_buffer("feat_mean", torch.zeros(3 * c))
+        self.register_buffer("feat_std", torch.ones(3 * c))
+        self.register_buffer("x_mean", torch.zeros(c))
+        self.register_buffer("x_std", torch.ones(c))
+
+    def forward(self, window: torch.Tensor) -> torch.Tensor:
+        """Normalised feature windows (B, L, 3C) -> normalised path deltas (B, H, C)."""
+        out, _ = self.lstm(window)  # (B, L, hidden)
+        return self.head(out[:, -1]).view(-1, self.cfg.horizon, self.cfg.channels)  # (B, H, C)
+
+
+def _safe_std(x: np.ndarray) -> np.ndarray:
+    std = x.std(axis=0)
+    return np.where(std > 1e-12 * (1.0 + np.abs(x).max(axis=0)), std, 1.0)
+
+
+class LSTMForecaster:
+    """Our fast LSTM: batched random windows (truncated BPTT over ``window`` steps), Adam with one-cycle lr."""
+
+    def __init__(self, cfg: LSTMConfig) -> None:
+        self.cfg = cfg
+        with torch.random.fork_rng():
+            torch.manual_seed(cfg.seed)
+            self.net = PathLSTM(cfg)
+
+    def _tensors(self, series: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised features (T, 3C) and values (T, C) of a whole series."""
+        net = self.net
+        feats = torch.as_tensor(features(series), dtype=torch.float32)
+        values = torch.as_tensor(series, dtype=torch.float32)
+        return (feats - net.feat_mean) / net.feat_std, (values - net.x_mean) / net.x_std
+
+    def fit(self, train: np.ndarray, tick: Tick | None = None) -> LSTMForecaster:
+        with single_thread():
+            self._fit(train, tick)
+        return self
+
+    def _fit(self, train: np.ndarray, tick: Tick | None) -> None:
+        cfg, net = self.cfg, self.net
+        feats = features(train)
+        net.feat_mean.copy_(torch.as_tensor(feats.mean(0)))
+        net.feat_std.copy_(torch.as_tensor(_safe_std(feats)))
+        net.x_mean.copy_(torch.as_tensor(train.mean(0)))
+        net.x_std.copy_(torch.as_tensor(_safe_std(train)))
+        fn, xn = self._tensors(train)  # (T, 3C), (T, C)
+        # An origin o reads the window fn[o-L : o] and predicts xn[o : o+H] - xn[o-1].
+        lo, hi = cfg.window, len(train) - cfg.horizon
+        if hi < lo:
+            raise ValueError(f"training part of {len(train)} steps is too short for window + horizon")
+        gen = torch.Generator().manual_seed(cfg.seed)
+        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+        back = torch.arange(-cfg.window, 0)  # (L,)
+        ahead = torch.arange(cfg.horizon)  # (H,)
+        net.train()
+        for step in range(cfg.steps):
+            origins = torch.randint(lo, hi + 1, (cfg.batch,), generator=gen)  # (B,)
+            window = fn[origins[:, None] + back]  # (B, L, 3C)
+            target = xn[origins[:, None] + ahead] - xn[origins - 1][:, None]  # (B, H, C)
+            loss = torch.mean((net(window) - target) ** 2)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            if tick is not None and step % 25 == 0:
+                tick(step / cfg.steps)
+        net.eval()
+        log.debug("lstm trained: %d steps, last loss %.3g", cfg.steps, loss.item())
+
+    @torch.no_grad()
+    def predict_at(self, series: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+        if horizon != self.cfg.horizon:
+            raise ValueError(f"this model predicts {self.cfg.horizon} steps, not {horizon}")
+        cfg, net = self.cfg, self.net
+        origins_t = torch.as_tensor(np.asarray(origins), dtype=torch.long)  # (O,)
+        if int(origins_t.min()) < cfg.window:
+            raise ValueError(f"an origin needs {cfg.window} steps of context")
+        # Only the context before the last origin matters; features need 2 extra steps for the differences.
+        first = max(0, int(origins_t.min()) - cfg.window - 2)
+        fn, xn = self._tensors(series[first : int(origins_t.max())])
+        rel = origins_t - first
+        out = []
+        with single_thread():
+            for chunk in torch.split(rel, 1024):
+                window = fn[chunk[:, None] + torch.arange(-cfg.window, 0)]  # (b, L, 3C)
+                out.append(net(window) + xn[chunk - 1][:, None])  # (b, H, C)
+        path = torch.cat(out) * net.x_std + net.x_mean  # (O, H, C)
+        return path.double().numpy()
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        torch.save({"kind": "lstm", "config": asdict(self.cfg), "state_dict": self.net.state_dict()}, buf)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> LSTMForecaster:
+        ckpt = torch.load(io.BytesIO(blob), weights_only=True)
+        model = cls(LSTMConfig(**ckpt["config"]))
+        model.net.load_state_dict(ckpt["state_dict"])
+        model.net.eval()
+        return model
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The seed experiment, reproduced faithfully.
+
+
+@dataclass
+class SeedConfig:
+    """The seed's protocol: hidden = 3C (6 for two channels), batch 1, Adam 6e-4, ``steps`` single steps."""
+
+    channels: int
+    ahead: int = 23
+    steps: int = 80_000
+    lr: float = 6e-4
+    seed: int = 0
+
+
+class SeedLSTM(nn.Module):
+    """BasicLSTMCell(3C) + a linear read-out, as in the seed (weights ~ truncated normal, std 1)."""
+
+    def __init__(self, cfg: SeedConfig) -> None:
+        super().__init__()
+        c = cfg.channels
+        self.cell = nn.LSTMCell(3 * c, 3 * c)
+        self.out = nn.Linear(3 * c, c)
+        nn.init.trunc_normal_(self.out.weight, std=1.0, a=-2.0, b=2.0)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(
+        self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """One step: input (1, 3C) and state -> prediction (1, C) and the new state."""
+        h, c = self.cell(x, state)  # (1, 3C), (1, 3C)
+        return self.out(h), (h, c)
+
+
+class SeedForecaster:
+    """The seed's LSTM: one sample at a time, state carried between steps without gradient, no normalisation.
+
+    At step t it reads [x(t), x'(t), x''(t)] and predicts x(t + ahead). A forecast of the path
+    x(T) .. x(T+H-1) with H = ahead is the outputs at inputs T-H .. T-1, each an ``ahead``-step prediction.
+    """
+
+    def __init__(self, cfg: SeedConfig) -> None:
+        self.cfg = cfg
+        with torch.random.fork_rng():
+            torch.manual_seed(cfg.seed)
+            self.net = SeedLSTM(cfg)
+
+    def _zero_state(self) -> tuple[torch.Tensor, torch.Tensor]:
+        size = 3 * self.cfg.channels
+        return torch.zeros(1, size), torch.zeros(1, size)
+
+    def fit(self, train: np.ndarray, tick: Tick | None = None) -> SeedForecaster:
+        with single_thread():
+            self._fit(train, tick)
+        return self
+
+    def _fit(self, train: np.ndarray, tick: Tick | None) -> None:
+        cfg, net = self.cfg, self.net
+        n_pairs = len(train) - cfg.ahead
+        if n_pairs < 1:
+            raise ValueError("training part is shorter than the prediction distance")
+        feats = torch.as_tensor(features(train), dtype=torch.float32)  # (T, 3C)
+        values = torch.as_tensor(train, dtype=torch.float32)  # (T, C)
+        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+        state = self._zero_state()
+        t = 0
+        for step in range(cfg.steps):
+            if t == n_pairs:  # a finite history is replayed; the jump back in time starts a fresh state
+                t, state = 0, self._zero_state()
+            pred, state = net(feats[t : t + 1], state)  # (1, C)
+            # Sum of squares, as in the seed; the state is carried on without gradient.
+            loss = torch.sum((pred - values[t + cfg.ahead]) ** 2)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            state = (state[0].detach(), state[1].detach())
+            t += 1
+            if tick is not None and step % 500 == 0:
+                tick(step / cfg.steps)
+
+    @torch.no_grad()
+    def run(self, series: np.ndarray) -> np.ndarray:
+        """Outputs at every step from a flushed state: (T, C), row t predicts x(t + ahead)."""
+        feats = torch.as_tensor(features(series), dtype=torch.float32)  # (T, 3C)
+        state = self._zero_state()
+        out = torch.empty(len(series), self.cfg.channels)  # (T, C)
+        with single_thread():
+            for t in range(len(series)):
+                out[t : t + 1], state = self.net(feats[t : t + 1], state)
+        return out.double().numpy()
+
+    def predict_at(self, series: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+        if horizon != self.cfg.ahead:
+            raise ValueError(f"this model predicts {self.cfg.ahead} steps ahead, not {horizon}")
+        origins = np.asarray(origins)
+        outputs = self.run(series[: int(origins.max())])  # (T, C)
+        return outputs[origins[:, None] + np.arange(-horizon, 0)]  # (O, H, C)
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        torch.save({"kind": "lstm-seed", "config": asdict(self.cfg), "state_dict": self.net.state_dict()}, buf)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> SeedForecaster:
+        ckpt = torch.load(io.BytesIO(blob), weights_only=True)
+        model = cls(SeedConfig(**ckpt["config"]))
+        model.net.load_state_dict(ckpt["state_dict"])
+        return model

@@ -1,0 +1,156 @@
+"""Forecasters: baselines on clean waves, our LSTM, the seed protocol, the cache, intervals, cancel, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.baselines import Autoregression, Harmonic, Persistence
+from models.forecast import (
+    MAX_HORIZON,
+    MODELS,
+    Canceled,
+    ForecastResult,
+    min_history,
+    run_forecast,
+)
+from models.lstm import LSTMConfig, LSTMForecaster
+from models.waves import ORIGINAL_WAVES, Term, Wave, generate
+
+HORIZON = 12
+WAVES = [
+    Wave(1.0, [Term("sin", 3.0, 41.0, 0.3), Term("cos", 2.0, 97.0, 1.0)]),
+    Wave(-2.0, [Term("sin", 4.0, 60.0, 0.1)]),
+]
+
+
+@pytest.fixture(scope="module")
+def clean() -> np.ndarray:
+    return generate(WAVES, 0, 600 + HORIZON)  # (612, 2)
+
+
+@pytest.fixture(scope="module")
+def lstm_runs(clean: np.ndarray) -> tuple[ForecastResult, ForecastResult, dict[str, bytes]]:
+    """Two identical lstm requests sharing one cache: the first trains, the second must not."""
+    cache: dict[str, bytes] = {}
+    first = run_forecast(clean[:600], HORIZON, "lstm", seed=1, cache=cache)
+    second = run_forecast(clean[:600], HORIZON, "lstm", seed=1, cache=cache)
+    return first, second, cache
+
+
+@pytest.mark.parametrize("cls", [Autoregression, Harmonic])
+def test_linear_baselines_are_near_exact_on_clean_waves(cls: type) -> None:
+    x = generate(ORIGINAL_WAVES, 0, 2100)
+    model = cls().fit(x[:2000])
+    pred = model.predict_at(x, np.array([2000, 2050]), 23)  # (2, 23, 2)
+    truth = np.stack([x[2000:2023], x[2050:2073]])
+    assert np.sqrt(np.mean((pred - truth) ** 2)) < 1e-3
+
+
+def test_persistence_repeats_the_last_value() -> None:
+    x = np.arange(20.0).reshape(10, 2)
+    pred = Persistence().fit(x).predict_at(x, np.array([4, 10]), 3)
+    np.testing.assert_array_equal(pred[0], np.tile(x[3], (3, 1)))
+    np.testing.assert_array_equal(pred[1], np.tile(x[9], (3, 1)))
+
+
+def test_lstm_beats_persistence_and_is_close(lstm_runs: tuple, clean: np.ndarray) -> None:
+    first, _, _ = lstm_runs
+    assert first.model == "lstm"
+    assert first.forecast.shape == (HORIZON, 2)
+    truth = clean[600:]
+    lstm_rmse = np.sqrt(np.mean((first.forecast - truth) ** 2))
+    persistence_rmse = np.sqrt(np.mean((clean[599] - truth) ** 2))
+    assert lstm_rmse < 0.25 * persistence_rmse
+    backtest = first.metrics["backtest"]
+    assert backtest["lstm"]["rmse"] < 0.25 * backtest["persistence"]["rmse"]
+    assert set(backtest) == {"lstm", "persistence", "ar", "harmonic"}
+
+
+def test_cache_hit_skips_training(lstm_runs: tuple) -> None:
+    first, second, cache = lstm_runs
+    assert len(cache) == 1 and isinstance(next(iter(cache.values())), bytes)
+    assert first.metrics["model_cached"] is False and first.metrics["train_seconds"] > 0
+    assert second.metrics["model_cached"] is True and second.metrics["train_seconds"] == 0
+    np.testing.assert_allclose(second.forecast, first.forecast, rtol=0, atol=1e-9)
+
+
+def test_intervals_are_ordered_and_shaped(lstm_runs: tuple) -> None:
+    result = lstm_runs[0]
+    lo80, hi80 = result.intervals["80"]
+    lo95, hi95 = result.intervals["95"]
+    for band in (lo80, hi80, lo95, hi95):
+        assert band.shape == (HORIZON, 2)
+    assert np.all(lo95 <= lo80) and np.all(lo80 <= hi80) and np.all(hi80 <= hi95)
+    assert np.all(hi95 - lo95 > 0)
+
+
+def test_lstm_training_is_reproducible(clean: np.ndarray) -> None:
+    cfg = LSTMConfig(channels=2, horizon=5, steps=30, seed=3)
+    a = LSTMForecaster(cfg).fit(clean[:300]).predict_at(clean, np.array([400]), 5)
+    b = LSTMForecaster(cfg).fit(clean[:300]).predict_at(clean, np.array([400]), 5)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_lstm_seed_protocol_runs_and_caches(clean: np.ndarray) -> None:
+    cache: dict[str, bytes] = {}
+    result = run_forecast(clean[:300], 23, "lstm-seed", cache=cache, lstm_seed_steps=300)
+    assert result.model == "lstm-seed" and result.forecast.shape == (23, 2)
+    assert np.isfinite(result.forecast).all()
+    again = run_forecast(clean[:300], 23, "lstm-seed", cache=cache, lstm_seed_steps=300)
+    assert again.metrics["model_cached"] is True
+    # A different step count is a different model.
+    other = run_forecast(clean[:300], 23, "lstm-seed", cache=cache, lstm_seed_steps=301)
+    assert other.metrics["model_cached"] is False
+
+
+def test_auto_picks_the_best_backtest(clean: np.ndarray) -> None:
+    result = run_forecast(clean[:600], HORIZON, "auto", cache={})
+    backtest = result.metrics["backtest"]
+    assert result.model == min(backtest, key=lambda m: backtest[m]["rmse"])
+    assert result.model in MODELS and result.model != "auto"
+
+
+@pytest.mark.parametrize("model", ["persistence", "ar", "harmonic"])
+def test_baseline_models_at_minimum_history(model: str) -> None:
+    n = min_history(HORIZON)
+    x = generate(WAVES, 0, n)
+    result = run_forecast(x, HORIZON, model)
+    assert result.forecast.shape == (HORIZON, 2) and result.model == model
+    with pytest.raises(ValueError, match="at least"):
+        run_forecast(x[:-1], HORIZON, model)
+
+
+def test_cancel_raises_and_progress_is_reported(clean: np.ndarray) -> None:
+    seen: list[float] = []
+
+    def stop() -> bool:
+        return len(seen) >= 3
+
+    with pytest.raises(Canceled):
+        run_forecast(clean[:600], HORIZON, "lstm", on_progress=lambda f, _msg: seen.append(f), should_stop=stop)
+    assert seen == sorted(seen) and 0.0 <= seen[0] and seen[-1] < 1.0
+
+
+@pytest.mark.parametrize(
+    "series, horizon, model, match",
+    [
+        ("ok", 0, "lstm", "horizon"),
+        ("ok", MAX_HORIZON + 1, "lstm", "horizon"),
+        ("ok", 5, "prophet", "model"),
+        ("nan", 5, "ar", "NaN"),
+        ("short", 5, "ar", "at least"),
+        ("ragged", 5, "ar", "rectangular"),
+    ],
+)
+def test_impossible_inputs_are_refused(series: str, horizon: int, model: str, match: str) -> None:
+    x: object = generate(WAVES, 0, 300)
+    if series == "nan":
+        x = generate(WAVES, 0, 300)
+        x[17, 1] = np.nan  # type: ignore[index]
+    elif series == "short":
+        x = generate(WAVES, 0, 20)
+    elif series == "ragged":
+        x = [[1.0, 2.0]] * 150 + [[1.0]] * 150
+    with pytest.raises(ValueError, match=match):
+        run_forecast(x, horizon, model)  # type: ignore[arg-type]
