@@ -56,7 +56,7 @@ def serve(
 def api(
     host: Annotated[str | None, typer.Option(help="Bind address [env STYLEWAVE_HOST]")] = None,
     port: Annotated[int | None, typer.Option(help="Port [env STYLEWAVE_PORT]")] = None,
-    processes: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+    processes: Annotated[int | None, typer.Option(help="uvicorn processes [env STYLEWAVE_API_PROCESSES]")] = None,
 ) -> None:
     """Run the HTTP API alone (uvicorn); it needs STYLEWAVE_REDIS_URL."""
     import uvicorn
@@ -64,7 +64,7 @@ def api(
     setup_logging()
     s = get_settings()
     uvicorn.run("app.main:create_app", factory=True, host=host or s.host, port=port or s.port,
-                workers=processes, log_config=None, access_log=False)  # fmt: skip
+                workers=processes or s.api_processes, log_config=None, access_log=False)  # fmt: skip
 
 
 @cli.command()
@@ -301,7 +301,7 @@ def _forecast_request(waves: Path | None, series: Path | None, horizon: int | No
             fail(f"--waves: {waves} must hold a list of channels or an object with `waves`", EXIT_BAD_INPUT)
     else:
         body["waves"] = ORIGINAL_WAVES
-    options = {"horizon": horizon, "model": model, "seed": seed}
+    options: dict[str, Any] = {"horizon": horizon, "model": model, "seed": seed}
     if "series" not in body:
         options |= {"history": history, "noise_std": noise_std}
     body.update({k: v for k, v in options.items() if v is not None})

@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
+    api_processes: int = Field(default=1, ge=1, description="uvicorn worker processes of `stylewave api`")
     data_dir: Path = Path("data")
     device: str = Field(default="auto", pattern="^(auto|cpu|cuda)$")
     vgg_weights: str | None = Field(
