@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,21 +50,27 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
-@pytest.fixture()
-def page(browser: Any, service: Stack) -> Iterator[Any]:
-    """A fresh page on the service; any page error or console error fails the test at teardown."""
+@contextmanager
+def open_page(browser: Any, stack: Stack) -> Iterator[Any]:
+    """A fresh page on `stack`; any page error or console error fails the test when it closes."""
     context = browser.new_context()
     pg = context.new_page()
     problems: list[str] = []
     pg.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
     pg.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
     pg.set_default_timeout(30_000)
-    pg.goto(service.url + "/")
+    pg.goto(stack.url + "/")
     pg.wait_for_selector("body[data-ready=true]")
-    pg.problems = problems  # read by tests that expect a specific error
+    pg.problems = problems  # tests that provoke an error response remove the one they expect
     yield pg
     context.close()
-    assert problems == [], f"{problems}\n{service.logs()}"
+    assert problems == [], f"{problems}\n{stack.logs()}"
+
+
+@pytest.fixture()
+def page(browser: Any, service: Stack) -> Iterator[Any]:
+    with open_page(browser, service) as pg:
+        yield pg
 
 
 def _natural_width(pg: Any, alt_part: str) -> int:
@@ -126,3 +133,42 @@ def test_forecast_flow(page: Any) -> None:
     table = page.get_by_role("table")
     assert "harmonic (used)" in table.inner_text()
     assert table.locator("tbody tr").count() >= 3  # the model and the baselines it was scored against
+
+
+def test_api_key_and_queue_position(browser: Any, tmp_path: Path) -> None:
+    """With API keys set, the page asks for one, sends it, and shows the queue position of a waiting job."""
+    stack = Stack(tmp_path, env={"STYLEWAVE_API_KEYS": "page-key"}, workers=0).start()  # no worker: jobs wait
+    try:
+        with open_page(browser, stack) as pg:
+            pg.get_by_label("History").fill("400")
+            pg.get_by_role("button", name="Forecast").click()
+            pg.wait_for_function("() => document.querySelector('#wave-error').textContent.includes('API key')")
+            assert "missing or unknown API key" in pg.get_by_role("alert").inner_text()  # the API's own detail
+            pg.problems[:] = [p for p in pg.problems if "status of 401" not in p]
+
+            pg.get_by_text("API key", exact=True).first.click()  # opens the <details>
+            pg.get_by_label("API key", exact=True).fill("page-key")
+            pg.get_by_label("API key", exact=True).press("Tab")  # `change` stores it
+            assert pg.evaluate("localStorage.getItem('stylewave.apiKey')") == "page-key"
+            pg.get_by_role("button", name="Forecast").click()
+            pg.wait_for_function("() => document.querySelector('#wave-status').textContent.includes('position 1')")
+            assert pg.locator("#wave-progress").is_visible()
+            pg.get_by_role("button", name="Cancel").click()  # the only visible one: the forecast's
+            pg.wait_for_function("() => document.querySelector('#wave-status').textContent.startsWith('Canceled')")
+            assert pg.locator("#wave-error").inner_text() == ""
+    finally:
+        stack.stop()
+
+
+def test_every_control_is_labelled_and_reachable_by_keyboard(page: Any) -> None:
+    unlabelled = page.evaluate("""() => [...document.querySelectorAll('input, select, textarea')]
+        .filter(el => el.labels.length === 0 && !el.getAttribute('aria-label')).map(el => el.id)""")
+    assert unlabelled == []
+    # Tabbing from the top reaches the Stylize button (no control traps the focus or is skipped).
+    page.locator("body").focus()
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "stylize":
+            break
+    else:
+        raise AssertionError("Stylize was not reached by Tab")
