@@ -34,7 +34,9 @@ def describe_detail(detail: Any) -> str:
                 continue
             loc = [str(p) for p in item.get("loc", []) if p not in ("body", "query", "header", "path")]
             msg = str(item.get("msg", "invalid")).removeprefix("Value error, ")
-            parts.append(f"{'.'.join(loc)}: {msg}" if loc else msg)
+            field = ".".join(loc)
+            # The API may already name the field in its message; don't say it twice.
+            parts.append(f"{field}: {msg}" if field and not msg.startswith(f"{field}:") else msg)
         return "; ".join(parts)
     return " ".join(str(detail).split())
 

@@ -51,7 +51,9 @@ export function describeDetail(detail) {
       .map((item) => {
         const loc = (item.loc || []).filter((part) => !["body", "query", "header", "path"].includes(part));
         const msg = String(item.msg || "invalid").replace(/^Value error, /, "");
-        return loc.length ? `${loc.join(".")}: ${msg}` : msg;
+        const field = loc.join(".");
+        // The API may already name the field in its message; don't say it twice.
+        return field && !msg.startsWith(`${field}:`) ? `${field}: ${msg}` : msg;
       })
       .join("\n");
   }
@@ -111,7 +113,15 @@ class JobView {
     this.error.textContent = message; // the region stays in the page so screen readers announce changes
   }
 
+  /** An error outside the job (refused submission, network): the message, and no stale progress. */
+  fail(message) {
+    this.showError(message);
+    if (!this.jobId) this.box.hidden = true;
+    this.cancel.hidden = true;
+  }
+
   start() {
+    this.jobId = null;
     this.showError("");
     this.box.hidden = false;
     this.progress.removeAttribute("value"); // indeterminate until the job reports progress
@@ -233,9 +243,7 @@ async function stylize(view, event) {
       $("style-preview-fig").hidden = true;
     }
   } catch (err) {
-    view.showError(err.message);
-    view.status.textContent = "";
-    view.cancel.hidden = true;
+    view.fail(err.message);
   } finally {
     button.disabled = false;
   }
@@ -325,9 +333,7 @@ async function forecast(view, event) {
       $("wave-plot-fig").hidden = false;
     }
   } catch (err) {
-    view.showError(err.message);
-    view.status.textContent = "";
-    view.cancel.hidden = true;
+    view.fail(err.message);
   } finally {
     button.disabled = false;
   }
