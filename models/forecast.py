@@ -28,7 +28,7 @@ MAX_HISTORY = 50_000
 MAX_CHANNELS = 16
 MAX_SEED_STEPS = 200_000
 # Bumped whenever training changes, so that stale cached models are never reused.
-VERSION = "lstm-v1"
+VERSION = "lstm-v2"
 
 _MIN_TRAIN_ORIGINS = 32  # distinct training windows, at the very least
 _MIN_BACKTEST, _MAX_BACKTEST = 16, 200  # rolling origins in the held-out tail

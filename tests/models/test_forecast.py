@@ -104,11 +104,24 @@ def test_lstm_seed_protocol_runs_and_caches(clean: np.ndarray) -> None:
     assert other.metrics["model_cached"] is False
 
 
-def test_auto_picks_the_best_backtest(clean: np.ndarray) -> None:
-    result = run_forecast(clean[:600], HORIZON, "auto", cache={})
+def test_auto_picks_the_best_backtest_and_reuses_the_lstm(lstm_runs: tuple, clean: np.ndarray) -> None:
+    cache = lstm_runs[2]
+    result = run_forecast(clean[:600], HORIZON, "auto", seed=1, cache=cache)
     backtest = result.metrics["backtest"]
+    assert set(backtest) == {"lstm", "persistence", "ar", "harmonic"}
     assert result.model == min(backtest, key=lambda m: backtest[m]["rmse"])
     assert result.model in MODELS and result.model != "auto"
+    assert result.metrics["model_cached"] is True  # auto trains the same lstm as model="lstm"
+
+
+def test_pure_lstm_learns_without_the_linear_highway(clean: np.ndarray) -> None:
+    cfg = LSTMConfig(channels=2, horizon=HORIZON, window=16, patch=1, highway=False, steps=300, seed=0)
+    model = LSTMForecaster(cfg).fit(clean[:500])
+    origins = np.arange(500, 600 - HORIZON)
+    truth = clean[origins[:, None] + np.arange(HORIZON)]  # (O, H, C)
+    lstm_rmse = np.sqrt(np.mean((model.predict_at(clean, origins, HORIZON) - truth) ** 2))
+    persistence_rmse = np.sqrt(np.mean((Persistence().predict_at(clean, origins, HORIZON) - truth) ** 2))
+    assert lstm_rmse < 0.5 * persistence_rmse
 
 
 @pytest.mark.parametrize("model", ["persistence", "ar", "harmonic"])
