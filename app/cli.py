@@ -202,6 +202,8 @@ def _stylize_locally(content: Path | None, styles: list[Path], params: StyleTran
         fail(str(exc), EXIT_BAD_INPUT)
     except RuntimeError as exc:
         fail(f"style transfer failed: {exc}")
+    except KeyboardInterrupt:
+        fail("interrupted", EXIT_INTERRUPTED)
     return png_bytes(result.image)
 
 
@@ -351,6 +353,8 @@ def _forecast_locally(request: WaveForecastRequest, bar: Progress, want_plot: bo
                                           on_progress=on_progress)  # fmt: skip
     except ValueError as exc:
         fail(str(exc), EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        fail("interrupted", EXIT_INTERRUPTED)
     metrics = dict(result.metrics, model=result.model)
     if actual is not None:
         metrics["forecast_rmse"] = float(np.sqrt(np.mean((result.forecast - actual) ** 2)))
