@@ -68,8 +68,9 @@ def open_page(browser: Any, stack: Stack) -> Iterator[Any]:
 
 
 @pytest.fixture()
-def page(browser: Any, service: Stack) -> Iterator[Any]:
-    with open_page(browser, service) as pg:
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    # The service is asked for only now: without a browser the test skips before starting it.
+    with open_page(browser, request.getfixturevalue("service")) as pg:
         yield pg
 
 
