@@ -28,7 +28,7 @@ MAX_HISTORY = 50_000
 MAX_CHANNELS = 16
 MAX_SEED_STEPS = 200_000
 # Bumped whenever training changes, so that stale cached models are never reused.
-VERSION = "lstm-v2"
+VERSION = "lstm-v4"
 
 _MIN_TRAIN_ORIGINS = 32  # distinct training windows, at the very least
 _MIN_BACKTEST, _MAX_BACKTEST = 16, 200  # rolling origins in the held-out tail
@@ -238,5 +238,9 @@ def run_forecast(
         "model_cached": cached,
         "total_seconds": round(time.perf_counter() - started, 3),
     }
+    lstm = fitted.get("lstm")
+    if isinstance(lstm, LSTMForecaster):
+        # Whether the LSTM's correction on top of its linear highway passed validation (else highway only).
+        metrics["lstm_correction"] = bool(lstm.net.lstm_gate.item() > 0)
     report(1.0, "done")
     return ForecastResult(forecast=final, intervals=intervals, model=chosen, metrics=metrics)

@@ -48,12 +48,12 @@ class LSTMConfig:
     channels: int
     horizon: int
     window: int = 96
-    patch: int = 4
+    patch: int = 8
     highway: bool = True
     ridge: float = 1e-6
     hidden: int = 32
     batch: int = 128
-    steps: int = 1500
+    steps: int = 800
     lr: float = 3e-3
     seed: int = 0
 
@@ -75,6 +75,7 @@ class PathLSTM(nn.Module):
     feat_std: torch.Tensor
     x_mean: torch.Tensor
     x_std: torch.Tensor
+    lstm_gate: torch.Tensor
 
     def __init__(self, cfg: LSTMConfig) -> None:
         super().__init__()
@@ -93,13 +94,15 @@ class PathLSTM(nn.Module):
         self.register_buffer("feat_std", torch.ones(3 * c))
         self.register_buffer("x_mean", torch.zeros(c))
         self.register_buffer("x_std", torch.ones(c))
+        # 0 when validation showed the LSTM's correction to the highway does not help (noise-fitting).
+        self.register_buffer("lstm_gate", torch.ones(()))
 
     def forward(self, window: torch.Tensor) -> torch.Tensor:
         """Normalised feature windows (B, L, 3C) -> normalised path deltas (B, H, C)."""
         b, length, f = window.shape
         patches = window.reshape(b, length // self.cfg.patch, self.cfg.patch * f)  # (B, L/P, P*3C)
         out, _ = self.lstm(patches)  # (B, L/P, hidden)
-        path = self.head(out[:, -1]).view(b, self.cfg.horizon, self.cfg.channels)  # (B, H, C)
+        path = self.lstm_gate * self.head(out[:, -1]).view(b, self.cfg.horizon, self.cfg.channels)  # (B, H, C)
         if self.cfg.highway:
             values = window[:, :, : self.cfg.channels]  # (B, L, C): the normalised x columns
             path = path + highway_path(values, self.hw_weight, self.hw_bias)
@@ -139,6 +142,7 @@ class LSTMForecaster:
 
     def __init__(self, cfg: LSTMConfig) -> None:
         self.cfg = cfg
+        self.val_gain = float("nan")  # share of the highway's validation error the LSTM removes
         with torch.random.fork_rng():
             torch.manual_seed(cfg.seed)
             self.net = PathLSTM(cfg)
@@ -167,10 +171,15 @@ class LSTMForecaster:
         lo, hi = cfg.window, len(train) - cfg.horizon
         if hi < lo:
             raise ValueError(f"training part of {len(train)} steps is too short for window + horizon")
+        val_lo = hi + 1
         if cfg.highway:
             weight, bias = fit_highway(xn.double().numpy(), np.arange(lo, hi + 1), cfg.window, cfg.horizon, cfg.ridge)
             net.hw_weight.copy_(torch.as_tensor(weight))
             net.hw_bias.copy_(torch.as_tensor(bias))
+            # The latest sixth of the windows, after a gap of one horizon, judges the LSTM's correction.
+            n_val = (hi - lo + 1) // 6
+            if n_val >= 16 and hi - n_val - cfg.horizon >= lo:
+                val_lo, hi = hi - n_val + 1, hi - n_val - cfg.horizon
         gen = torch.Generator().manual_seed(cfg.seed)
         opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=cfg.lr)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
@@ -189,7 +198,20 @@ class LSTMForecaster:
             if tick is not None and step % 25 == 0:
                 tick(step / cfg.steps)
         net.eval()
-        log.debug("lstm trained: %d steps, last loss %.3g", cfg.steps, loss.item())
+        if val_lo <= len(train) - cfg.horizon:
+            self._gate(fn, xn, torch.arange(val_lo, len(train) - cfg.horizon + 1))
+        log.debug("lstm trained: %d steps, last loss %.3g, gate %g", cfg.steps, loss.item(), net.lstm_gate)
+
+    @torch.no_grad()
+    def _gate(self, fn: torch.Tensor, xn: torch.Tensor, origins: torch.Tensor) -> None:
+        """Keep the LSTM's correction only if it lowers the error on the held-out training windows."""
+        window = fn[origins[:, None] + torch.arange(-self.cfg.window, 0)]  # (V, L, 3C)
+        target = xn[origins[:, None] + torch.arange(self.cfg.horizon)] - xn[origins - 1][:, None]  # (V, H, C)
+        with_lstm = torch.mean((self.net(window) - target) ** 2).item()
+        self.net.lstm_gate.fill_(0.0)
+        without = torch.mean((self.net(window) - target) ** 2).item()
+        self.val_gain = 1.0 - with_lstm / max(without, 1e-30)
+        self.net.lstm_gate.fill_(1.0 if with_lstm < without else 0.0)
 
     @torch.no_grad()
     def predict_at(self, series: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
@@ -306,14 +328,18 @@ class SeedForecaster:
                 tick(step / cfg.steps)
 
     @torch.no_grad()
-    def run(self, series: np.ndarray) -> np.ndarray:
-        """Outputs at every step from a flushed state: (T, C), row t predicts x(t + ahead)."""
+    def run(self, series: np.ndarray, start: int = 0) -> np.ndarray:
+        """Outputs for steps start..T-1 from a state flushed at ``start``: (T - start, C).
+
+        Row i predicts x(start + i + ahead). The differences are taken over the whole series, so the
+        features stay continuous across the flush, as in the seed's test.
+        """
         feats = torch.as_tensor(features(series), dtype=torch.float32)  # (T, 3C)
         state = self._zero_state()
-        out = torch.empty(len(series), self.cfg.channels)  # (T, C)
+        out = torch.empty(len(series) - start, self.cfg.channels)  # (T - start, C)
         with single_thread():
-            for t in range(len(series)):
-                out[t : t + 1], state = self.net(feats[t : t + 1], state)
+            for i, t in enumerate(range(start, len(series))):
+                out[i : i + 1], state = self.net(feats[t : t + 1], state)
         return out.double().numpy()
 
     def predict_at(self, series: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:

@@ -167,3 +167,19 @@ def test_impossible_inputs_are_refused(series: str, horizon: int, model: str, ma
         x = [[1.0, 2.0]] * 150 + [[1.0]] * 150
     with pytest.raises(ValueError, match=match):
         run_forecast(x, horizon, model)  # type: ignore[arg-type]
+
+
+def test_default_model_on_a_noisy_observed_series() -> None:
+    """The acceptance case in small: three noisy channels, several periods, the default model."""
+    waves = [
+        Wave(1.0, [Term("sin", 3.0, 41.0, 0.3), Term("cos", 2.0, 97.0, 1.0)]),
+        Wave(-2.0, [Term("sin", 4.0, 60.0, 0.1), Term("cos", 1.5, 150.0, 0.4)]),
+        Wave(0.5, [Term("sin", 2.5, 130.0, 2.0)]),
+    ]
+    noisy = generate(waves, 0, 1000, noise_std=0.05, seed=3)
+    truth = generate(waves, 1000, 30)
+    result = run_forecast(noisy, 30)
+    assert result.model == "lstm" and result.forecast.shape == (30, 3)
+    assert isinstance(result.metrics["lstm_correction"], bool)
+    rel = np.sqrt(np.mean((result.forecast - truth) ** 2)) / noisy.std(axis=0).mean()
+    assert rel < 0.1
