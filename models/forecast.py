@@ -24,9 +24,9 @@ log = logging.getLogger(__name__)
 MODELS = ("auto", "lstm", "lstm-seed", "persistence", "ar", "harmonic")
 AUTO_CANDIDATES = ("persistence", "ar", "harmonic", "lstm")
 MAX_HORIZON = 1000
-MAX_HISTORY = 50_000
+MAX_HISTORY = 20_000
 MAX_CHANNELS = 16
-MAX_SEED_STEPS = 200_000
+MAX_SEED_STEPS = 100_000
 # Bumped whenever training changes, so that stale cached models are never reused.
 VERSION = "lstm-v4"
 
@@ -154,7 +154,8 @@ def _trained(
     channels = train.shape[1]
     model: LSTMForecaster | SeedForecaster
     if name == "lstm":
-        model = LSTMForecaster(LSTMConfig(channels=channels, horizon=horizon, seed=seed))
+        batch = LSTMConfig.batch_for(channels, horizon)
+        model = LSTMForecaster(LSTMConfig(channels=channels, horizon=horizon, batch=batch, seed=seed))
     else:
         model = SeedForecaster(SeedConfig(channels=channels, ahead=horizon, steps=seed_steps, seed=seed))
     start = time.perf_counter()

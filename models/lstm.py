@@ -45,6 +45,11 @@ Tick = Callable[[float], None]
 class LSTMConfig:
     """Ours: windows of ``window`` steps, a path head for ``horizon`` steps, trained for ``steps`` batches."""
 
+    @staticmethod
+    def batch_for(channels: int, horizon: int) -> int:
+        """128 windows a batch, fewer when the path is huge: the heads' cost grows with horizon x channels."""
+        return int(min(128, max(32, 128 * 2048 // (channels * horizon))))
+
     channels: int
     horizon: int
     window: int = 96
@@ -115,19 +120,31 @@ def highway_path(values: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor)
     return torch.einsum("blc,clh->bhc", rel, weight) + bias.T  # (B, H, C)
 
 
-def fit_highway(values: np.ndarray, origins: np.ndarray, window: int, horizon: int, ridge: float) -> tuple:
-    """Ridge least squares, per channel, of the path deltas on the window: weights (C, L, H), bias (C, H)."""
-    lagged = values[origins[:, None] + np.arange(-window, 0)]  # (N, L, C)
-    rel = lagged - lagged[:, -1:]  # (N, L, C)
-    target = values[origins[:, None] + np.arange(horizon)] - values[origins - 1][:, None]  # (N, H, C)
+def fit_highway(
+    values: np.ndarray, origins: np.ndarray, window: int, horizon: int, ridge: float, max_rows: int = 8192
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge least squares, per channel, of the path deltas on the window: weights (C, L, H), bias (C, H).
+
+    At most ``max_rows`` evenly spaced origins are used: plenty for L + 1 unknowns, and it bounds memory and
+    time on long histories with long horizons.
+    """
+    if len(origins) > max_rows:
+        origins = origins[np.linspace(0, len(origins) - 1, max_rows).round().astype(int)]
     channels = values.shape[1]
     weight, bias = np.zeros((channels, window, horizon)), np.zeros((channels, horizon))
     for c in range(channels):
-        # The last column of rel is identically zero; the ones column takes its place as the intercept.
-        design = np.concatenate([rel[:, :-1, c], np.ones((len(origins), 1))], axis=1)  # (N, L)
-        gram = design.T @ design
+        x = values[:, c]
+        lagged = x[origins[:, None] + np.arange(-window, 0)]  # (N, L)
+        target = x[origins[:, None] + np.arange(horizon)] - x[origins - 1][:, None]  # (N, H)
+        # Relative to the last value (shift-invariant, like the targets); that column is identically zero,
+        # so the ones column takes its place as the intercept.
+        design = np.concatenate([lagged[:, :-1] - lagged[:, -1:], np.ones((len(origins), 1))], axis=1)  # (N, L)
+        # float64 products through torch on one thread (see single_thread): numpy's BLAS would spin on a busy box.
+        d = torch.as_tensor(design)
+        with single_thread():
+            gram, rhs = (d.T @ d).numpy(), (d.T @ torch.as_tensor(target)).numpy()  # (L, L), (L, H)
         scale = np.trace(gram) / len(gram)
-        coef = np.linalg.solve(gram + ridge * scale * np.eye(len(gram)), design.T @ target[:, :, c])  # (L, H)
+        coef = np.linalg.solve(gram + ridge * scale * np.eye(len(gram)), rhs)  # (L, H)
         weight[c, :-1], bias[c] = coef[:-1], coef[-1]
     return weight, bias
 
@@ -199,7 +216,9 @@ class LSTMForecaster:
                 tick(step / cfg.steps)
         net.eval()
         if val_lo <= len(train) - cfg.horizon:
-            self._gate(fn, xn, torch.arange(val_lo, len(train) - cfg.horizon + 1))
+            # At most 512 evenly spaced windows: enough to judge, and bounded memory at long horizons.
+            val = torch.linspace(val_lo, len(train) - cfg.horizon, min(512, len(train) - cfg.horizon - val_lo + 1))
+            self._gate(fn, xn, val.round().long())
         log.debug("lstm trained: %d steps, last loss %.3g, gate %g", cfg.steps, loss.item(), net.lstm_gate)
 
     @torch.no_grad()
