@@ -179,7 +179,7 @@ def _stylize_locally(content: Path | None, styles: list[Path], params: StyleTran
     from PIL import Image
 
     from models import style as nst
-    from workers.tasks import png_bytes, style_config
+    from workers.jobs import png_bytes, style_config
 
     settings = get_settings()
 
@@ -329,47 +329,19 @@ def _read_series(path: Path) -> list[list[float]]:
 
 def _forecast_locally(request: WaveForecastRequest, bar: Progress, want_plot: bool) -> tuple[dict[str, Any], bytes]:
     """Run the forecast in this process through models/; the result JSON (as the API's) and the plot."""
-    # Lazy imports, on purpose and only here: app/ never imports torch or models at module level; the local
+    # Lazy import, on purpose and only here: app/ never imports torch or models at module level; the local
     # run is the one place the CLI needs them.
-    import numpy as np
-
-    from app.plots import forecast_plot_png
-    from models import forecast as forecasting
-    from models.waves import Term, Wave, generate
-
-    actual = None
-    if request.waves is not None:
-        waves = [Wave(offset=w.offset, terms=[Term(**t.model_dump()) for t in w.terms]) for w in request.waves]
-        series = generate(waves, 0, request.history, noise_std=request.noise_std, seed=request.seed)
-        actual = generate(waves, request.history, request.horizon, noise_std=0.0)
-    else:
-        series = np.asarray(request.series, dtype=np.float64)
+    from workers.jobs import forecast_job
 
     def on_progress(fraction: float, message: str) -> None:
         bar.update(bar.task_ids[0], completed=fraction, status=message)
 
     try:
-        result = forecasting.run_forecast(series, request.horizon, request.model, request.seed,
-                                          on_progress=on_progress)  # fmt: skip
+        return forecast_job(request, on_progress=on_progress, plot=want_plot)
     except ValueError as exc:
         fail(str(exc), EXIT_BAD_INPUT)
     except KeyboardInterrupt:
         fail("interrupted", EXIT_INTERRUPTED)
-    metrics = dict(result.metrics, model=result.model)
-    if actual is not None:
-        metrics["forecast_rmse"] = float(np.sqrt(np.mean((result.forecast - actual) ** 2)))
-    body: dict[str, Any] = {"start": len(series), "horizon": request.horizon, "channels": int(series.shape[1]),
-                            "model": result.model, "forecast": result.forecast.tolist(),
-                            "metrics": metrics}  # fmt: skip
-    body["intervals"] = {k: {"lower": lo.tolist(), "upper": hi.tolist()} for k, (lo, hi) in result.intervals.items()}
-    if actual is not None:
-        body["actual"] = actual.tolist()
-    plot = b""
-    if want_plot:
-        lo95, hi95 = result.intervals["95"]
-        plot = forecast_plot_png(series[-max(4 * request.horizon, 200):].tolist(), result.forecast, lo95, hi95,
-                                 body.get("actual"), start=len(series))  # fmt: skip
-    return body, plot
 
 
 def _print_forecast(body: dict[str, Any]) -> None:

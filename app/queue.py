@@ -37,6 +37,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # A publish against a Redis that is down must fail fast (the API answers 503), not hang.
         "task_publish_retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
         "broker_connection_timeout": 3,
+        # On SIGTERM, give a running job a few seconds, then stop it and give its message back to the
+        # queue (a cold shutdown requeues late-ack tasks), so a restart runs it at once instead of
+        # after the visibility timeout.
+        "worker_soft_shutdown_timeout": 5.0,
+        "worker_enable_soft_shutdown_on_idle": True,
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,
     }

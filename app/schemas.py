@@ -117,8 +117,8 @@ class StyleTransferParams(BaseModel):
     init: Literal["content", "noise", "style"] | None = Field(
         None, description="Start image; default: content for transfer/dream, noise otherwise."
     )
-    content_weight: float = Field(1.0, ge=0, description="alpha")
-    style_weight: float = Field(1e4, ge=0, description="beta")
+    content_weight: float = Field(1.0, ge=0, description="alpha, on the relative feature error")
+    style_weight: float = Field(10.0, ge=0, description="beta, on the relative Gram-matrix error")
     content_layers: list[str] = Field(default_factory=lambda: ["conv4_2"], description="Comma list.")
     style_layers: list[str] = Field(default_factory=lambda: list(DEFAULT_STYLE_LAYERS), description="Comma list.")
     style_blend: list[float] | None = Field(None, description="One weight per style image (comma list).")
@@ -248,7 +248,7 @@ class WaveForecastRequest(BaseModel):
 def min_history(horizon: int) -> int:
     """The shortest history a forecast of `horizon` steps can be fitted and backtested on.
 
-    Training windows (16 steps + 2 for the differences) and 32 training origins, plus a backtest tail
+    Training windows (96 steps + 2 for the differences) and 32 training origins, plus a backtest tail
     of 16 origins; models.forecast.min_history computes the same, which a test checks.
     """
-    return 2 * horizon + 65
+    return 2 * horizon + 145

@@ -6,30 +6,15 @@ import io
 import json
 from typing import Any
 
-import numpy as np
 from PIL import Image
 
-from app.plots import forecast_plot_png
 from app.queue import FORECAST_TASK, STYLE_TASK
 from app.schemas import StyleTransferParams, WaveForecastRequest
 from models import forecast as forecasting
 from models import style as nst
-from models.waves import Term, Wave, generate
 from workers.celery_app import celery, settings, store, this_worker
+from workers.jobs import forecast_job, png_bytes, style_config
 from workers.runner import job_run
-
-
-def png_bytes(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def style_config(params: StyleTransferParams) -> nst.StyleConfig:
-    """The validated request as the algorithm's plain config."""
-    fields: dict[str, Any] = params.model_dump(exclude={"sweep_style_layers"})
-    fields["sweep_style_layers"] = params.layer_stacks()
-    return nst.StyleConfig(**fields)
 
 
 @celery.task(name=STYLE_TASK)
@@ -74,36 +59,6 @@ def wave_forecast(job_id: str, params: dict[str, Any]) -> None:
     with job_run(store(), settings, job_id, this_worker(), (forecasting.Canceled,)) as run:
         if run is None:
             return
-        actual: np.ndarray | None = None
-        if request.waves is not None:
-            waves = [Wave(offset=w.offset, terms=[Term(**t.model_dump()) for t in w.terms]) for w in request.waves]
-            series = generate(waves, 0, request.history, noise_std=request.noise_std, seed=request.seed)
-            actual = generate(waves, request.history, request.horizon, noise_std=0.0)
-        else:
-            series = np.asarray(request.series, dtype=np.float64)
-
-        result = forecasting.run_forecast(
-            series, request.horizon, request.model, request.seed, cache=store().model_cache(),
-            on_progress=lambda f, msg: run.progress(f, msg), should_stop=run.should_stop,
-        )  # fmt: skip
-        metrics = dict(result.metrics)
-        metrics["model"] = result.model
-        if actual is not None:
-            metrics["forecast_rmse"] = float(np.sqrt(np.mean((result.forecast - actual) ** 2)))
-        body: dict[str, Any] = {
-            "start": len(series),
-            "horizon": request.horizon,
-            "channels": int(series.shape[1]),
-            "model": result.model,
-            "forecast": result.forecast.tolist(),
-            "intervals": {
-                level: {"lower": lo.tolist(), "upper": hi.tolist()} for level, (lo, hi) in result.intervals.items()
-            },
-            "metrics": metrics,
-        }
-        if actual is not None:
-            body["actual"] = actual.tolist()
-        lo95, hi95 = result.intervals["95"]
-        plot = forecast_plot_png(series[-max(4 * request.horizon, 200):].tolist(), result.forecast, lo95, hi95,
-                                 body.get("actual"), start=len(series))  # fmt: skip
-        run.succeed(metrics, {"result": json.dumps(body).encode(), "plot": plot})
+        body, plot = forecast_job(request, cache=store().model_cache(), on_progress=lambda f, msg: run.progress(f, msg),
+                                  should_stop=run.should_stop)  # fmt: skip
+        run.succeed(body["metrics"], {"result": json.dumps(body).encode(), "plot": plot})

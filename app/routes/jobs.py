@@ -55,13 +55,15 @@ def read_result(job_id: str, store: StoreDep, owner: CallerDep) -> Response:
     return Response(blob, media_type=media)
 
 
-@router.get("/{job_id}/preview", responses=PNG)
+@router.get("/{job_id}/preview", responses={**PNG, 204: {"description": "No preview yet"}})
 def read_preview(job_id: str, store: StoreDep, owner: CallerDep) -> Response:
-    """The latest intermediate image of a style job."""
+    """The latest intermediate image of a style job; 204 until the first one exists."""
     job = _own_job(store, owner, job_id)
-    blob = store.blob(job.id, "preview") if job.kind is JobKind.style_transfer else None
-    if blob is None:
-        raise HTTPException(409, f"job {job_id} has no preview yet")
+    if job.kind is not JobKind.style_transfer:
+        raise HTTPException(404, f"job {job_id} is not a style job; it has no preview")
+    blob = store.blob(job.id, "preview")
+    if blob is None:  # not an error: the first preview comes a few iterations in
+        return Response(status_code=204, headers={"Cache-Control": "no-store"})
     return Response(blob, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 

@@ -143,15 +143,19 @@ def test_full_restart_keeps_results_and_runs_queued_jobs(tmp_path: Path, content
             done_id = submit_style(c, content_png, style_png, iterations=5).json()["id"]
             assert wait_for(c, done_id, {"succeeded", "failed"}, timeout=120)["status"] == "succeeded"
             before = c.get(f"/v1/jobs/{done_id}/result").content
-            first.kill("worker")
+            running_id = submit_style(c, content_png, style_png, iterations=1500, size=32).json()["id"]
+            wait_for(c, running_id, {"running"}, timeout=60)
             queued_id = submit_style(c, content_png, style_png, iterations=5).json()["id"]
             assert c.get(f"/v1/jobs/{queued_id}").json()["status"] == "queued"
     finally:
-        first.stop()
+        first.stop()  # SIGTERM: the interrupted job's message goes back to the queue
     second = Stack(tmp_path).start()
     try:
         with httpx.Client(base_url=second.url, timeout=30) as c:
             assert c.get(f"/v1/jobs/{done_id}/result").content == before
-            assert wait_for(c, queued_id, {"succeeded", "failed"}, timeout=120)["status"] == "succeeded"
+            for job_id in (running_id, queued_id):
+                job = wait_for(c, job_id, {"succeeded", "failed"}, timeout=240)
+                assert job["status"] == "succeeded", job["error"]
+            assert c.get(f"/v1/jobs/{running_id}").json()["attempts"] == 2
     finally:
         second.stop()
