@@ -91,3 +91,25 @@ def test_huge_series_is_refused_quickly(client: httpx.Client) -> None:
                     headers={"Content-Type": "application/json"}, timeout=30)  # fmt: skip
     assert r.status_code in (413, 422), r.text
     assert client.get("/healthz").status_code == 200
+
+
+def test_original_experiment_with_our_lstm_and_model_reuse(client: httpx.Client) -> None:
+    body = {"waves": ORIGINAL, "history": 3000, "horizon": 23, "model": "lstm", "seed": 0}
+    first = client.post("/v1/wave-forecasts", json=body, headers={"Prefer": "wait=60"}, timeout=90)
+    assert first.status_code == 200, first.text
+    job = first.json()
+    result = client.get(f"/v1/jobs/{job['id']}/result").json()
+    forecast = np.array(result["forecast"])
+    assert forecast.shape == (23, 2)
+    assert np.sqrt(np.mean((forecast - truth(ORIGINAL, 3000, 23)) ** 2)) <= 0.2
+    assert job["metrics"]["model_cached"] is False
+    again = client.post("/v1/wave-forecasts", json=body, headers={"Prefer": "wait=60"}, timeout=90).json()
+    assert again["metrics"]["model_cached"] is True
+    assert client.get(f"/v1/jobs/{again['id']}/result").json()["forecast"] == result["forecast"]
+
+
+def test_metrics_count_jobs_and_workers(client: httpx.Client) -> None:
+    text = client.get("/metrics").text
+    assert 'stylewave_jobs_total{kind="wave_forecast",status="succeeded"}' in text
+    assert "stylewave_queue_length" in text and "stylewave_job_duration_seconds_bucket" in text
+    assert "stylewave_worker_heartbeat_age_seconds" in text
