@@ -24,6 +24,7 @@ MAX_HORIZON = 1000
 MAX_HISTORY = 20_000
 MAX_CHANNELS = 16
 MAX_TERMS = 32
+MAX_SEED_STEPS = 100_000
 
 
 class JobStatus(StrEnum):
@@ -225,6 +226,9 @@ class WaveForecastRequest(BaseModel):
     horizon: int = Field(23, ge=1, le=MAX_HORIZON)
     model: ForecastModel = "lstm"
     seed: int = Field(0, ge=0, le=2**32 - 1)
+    lstm_seed_steps: int = Field(
+        80_000, ge=1, le=MAX_SEED_STEPS, description="Training steps of `model=lstm-seed` (the original protocol)."
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> WaveForecastRequest:

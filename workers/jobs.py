@@ -51,7 +51,8 @@ def forecast_job(
         series = np.asarray(request.series, dtype=np.float64)  # (T, C)
 
     result = forecasting.run_forecast(series, request.horizon, request.model, request.seed, cache=cache,
-                                      on_progress=on_progress, should_stop=should_stop)  # fmt: skip
+                                      on_progress=on_progress, should_stop=should_stop,
+                                      lstm_seed_steps=request.lstm_seed_steps)  # fmt: skip
     metrics = dict(result.metrics, model=result.model)
     if actual is not None:
         metrics["forecast_rmse"] = float(np.sqrt(np.mean((result.forecast - actual) ** 2)))

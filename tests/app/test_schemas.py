@@ -22,6 +22,7 @@ def test_limits_are_within_the_models_limits() -> None:
     assert schemas.MAX_HORIZON <= forecast.MAX_HORIZON
     assert schemas.MAX_HISTORY <= forecast.MAX_HISTORY
     assert schemas.MAX_CHANNELS <= forecast.MAX_CHANNELS
+    assert schemas.MAX_SEED_STEPS <= forecast.MAX_SEED_STEPS
 
 
 def test_comma_lists_and_layer_stacks() -> None:
