@@ -143,7 +143,7 @@ def test_full_restart_keeps_results_and_runs_queued_jobs(tmp_path: Path, content
             done_id = submit_style(c, content_png, style_png, iterations=5).json()["id"]
             assert wait_for(c, done_id, {"succeeded", "failed"}, timeout=120)["status"] == "succeeded"
             before = c.get(f"/v1/jobs/{done_id}/result").content
-            running_id = submit_style(c, content_png, style_png, iterations=1500, size=32).json()["id"]
+            running_id = submit_style(c, content_png, style_png, iterations=400, size=32).json()["id"]
             wait_for(c, running_id, {"running"}, timeout=60)
             queued_id = submit_style(c, content_png, style_png, iterations=5).json()["id"]
             assert c.get(f"/v1/jobs/{queued_id}").json()["status"] == "queued"
