@@ -46,7 +46,7 @@ def dream(content: Image.Image, config: StyleConfig, *, device: str = "cpu", wei
     base = imaging.to_tensor(content, device=device)  # (1, 3, H, W)
     out_size = imaging.fit_size(*content.size, config.size)
     sizes = scale_sizes(config.size, config.scales, factor=OCTAVE_FACTOR)
-    steps = split_iterations(config.iterations, config.scales, final_share=1 / config.scales)
+    steps = split_iterations(config.iterations, len(sizes), final_share=1 / len(sizes))
     tracker = _Tracker(config.iterations, on_progress, should_stop, config.preview_every)
     detail: torch.Tensor | None = None  # what the dream added at the previous octave
     x = base

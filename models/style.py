@@ -12,7 +12,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from PIL import Image
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 MODES = ("transfer", "content", "style", "dream")
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "style")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16")
 MIN_SCALE_SIZE = 64  # below this VGG's deepest layers see only a pixel or two
 
 
@@ -37,11 +37,11 @@ class StyleConfig:
 
     mode: str = "transfer"  # transfer | content | style | dream
     size: int = 512  # longest output edge, aspect kept
-    iterations: int = 300  # total optimisation steps (one forward+backward each) across all scales
+    iterations: int = 150  # total optimisation steps (one forward+backward each) across all scales
     optimizer: str = "lbfgs"  # lbfgs | adam
     init: str | None = None  # content | noise | style; None: content for transfer/dream, noise otherwise
     content_weight: float = 1.0  # alpha, on the relative content error
-    style_weight: float = 10.0  # beta, on the relative Gram error
+    style_weight: float = 10.0  # beta, on the relative Gram error (mean over the style layers)
     content_layers: list[str] = field(default_factory=lambda: ["conv4_2"])
     style_layers: list[str] = field(default_factory=lambda: ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"])
     layer_weights: dict[str, float] | None = None  # per-layer weights (style and content); default 1 each
@@ -49,12 +49,13 @@ class StyleConfig:
     tv_weight: float = 0.0
     preserve_colors: bool = False
     pooling: str = "max"
-    scales: int = 1  # coarse-to-fine scales (1 = single scale)
+    scales: int = 3  # coarse-to-fine scales (1 = single scale); 3 at 512 px: 128, 256, 512
+    final_share: float = 0.25  # share of the iterations spent at full size (the rest split over coarser scales)
     style_scale: float = 1.0  # style image's pixel count relative to the output's, as a length ratio
     seed: int | None = 0
     sweep_style_weights: list[float] | None = None  # grid over beta values
     sweep_style_layers: list[list[str]] | None = None  # grid over style-layer stacks
-    precision: str = "fp32"  # fp32 | bf16 (autocast for the VGG passes; losses stay fp32)
+    precision: str = "auto"  # auto | fp32 | bf16 (autocast for the VGG passes; losses stay fp32)
     preview_every: int = 10  # attach a preview image to Progress every k steps (0: never)
     learning_rate: float = 0.02  # Adam step (pixels in [0, 1]); dream step size
 
@@ -93,6 +94,21 @@ def resolve_device(name: str) -> str:
     return name
 
 
+def resolve_precision(precision: str, device: str) -> str:
+    """'auto' -> bf16 where the hardware computes it natively (CUDA with bf16, AVX512-BF16/AMX CPUs), else fp32.
+
+    Measured on tubingen x starry_night at 512 px: bf16 reaches the same quality figures as fp32 at
+    ~0.6x the time per iteration on an AVX512-BF16 CPU; without native bf16 it would be slower.
+    """
+    if precision != "auto":
+        return precision
+    if device.startswith("cuda"):
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    return "bf16" if native or amx else "fp32"
+
+
 # ---------------------------------------------------------------- the coarse-to-fine schedule
 
 
@@ -104,7 +120,8 @@ def scale_sizes(size: int, scales: int, factor: float = 2.0, min_size: int = MIN
     if scales == 1:
         return [size]
     ratio = (size / first) ** (1 / (scales - 1))
-    return [round(first * ratio**i) for i in range(scales - 1)] + [size]
+    sizes = [round(first * ratio**i) for i in range(scales - 1)] + [size]
+    return sorted(set(sizes))  # a small output may collapse scales onto one size
 
 
 def split_iterations(total: int, scales: int, final_share: float = 0.5) -> list[int]:
@@ -260,6 +277,8 @@ def _check(config: StyleConfig, content: Image.Image | None, styles: list[Image.
         raise ValueError(f"iterations must be at least 1, not {c.iterations}")
     if c.scales < 1 or c.scales > c.iterations:
         raise ValueError(f"scales must be between 1 and iterations ({c.iterations}), not {c.scales}")
+    if not 0 < c.final_share <= 1:
+        raise ValueError(f"final_share must be in (0, 1], not {c.final_share}")
     if c.style_scale <= 0:
         raise ValueError(f"style_scale must be positive, not {c.style_scale}")
     for name in ("content_weight", "style_weight", "tv_weight"):
@@ -376,6 +395,7 @@ def stylize(content: Image.Image | None, styles: list[Image.Image], config: Styl
     """Run one style job: transfer, content or style reconstruction, dream, or a sweep grid."""
     _check(config, content, styles)
     dev = resolve_device(device)
+    config = replace(config, precision=resolve_precision(config.precision, dev))
     if config.mode == "dream":
         from models.dream import dream  # local: dream is a separate small algorithm
 
@@ -387,7 +407,7 @@ def stylize(content: Image.Image | None, styles: list[Image.Image], config: Styl
     variants = _variants(config)
     out_size = _output_size(config, content, styles)
     sizes = scale_sizes(config.size, config.scales)
-    steps = split_iterations(config.iterations, config.scales)
+    steps = split_iterations(config.iterations, len(sizes), config.final_share)
     needed = list(config.content_layers) if config.mode in ("transfer", "content") else []
     if config.mode in ("transfer", "style"):
         needed += [n for v in variants for n in v.style_layers]
@@ -429,7 +449,7 @@ def stylize(content: Image.Image | None, styles: list[Image.Image], config: Styl
         out = imaging.luminance_transfer(out, imaging.resize(content_t, (out.shape[-1], out.shape[-2])))
     seconds = time.perf_counter() - started
     metrics: dict[str, float | str] = {f"{k}_loss": v for k, v in tracker.losses.items()}
-    metrics.update(seconds=seconds, iterations=float(tracker.step), device=dev,
+    metrics.update(seconds=seconds, iterations=float(tracker.step), device=dev, precision=config.precision,
                    seconds_per_iteration=seconds / max(1, tracker.step),
                    seconds_per_iteration_full_size=fine_seconds / max(1, steps[-1] * (len(results))),
                    width=float(out.shape[-1]), height=float(out.shape[-2]))

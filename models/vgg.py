@@ -139,7 +139,8 @@ class VGG19Features(nn.Module):
                 ) -> dict[str, torch.Tensor]:
         wanted = set(self.names if layers is None else layers)
         out: dict[str, torch.Tensor] = {}
-        x = self.norm(x)  # (B, 3, H, W)
+        # channels-last lets oneDNN (CPU) and cuDNN (tensor cores) pick their fastest convolutions
+        x = self.norm(x).contiguous(memory_format=torch.channels_last)  # (B, 3, H, W)
         for name, layer in zip(self.names, self.layers, strict=True):
             x = layer(x)  # (B, C, H', W')
             if name in wanted:
@@ -154,7 +155,8 @@ def build_vgg(last_layer: str = "pool5", pooling: str = "max", weights_path: str
     """A frozen VGG-19 truncated after `last_layer`, built cheaply from the process-wide weight cache."""
     check_layers([last_layer])
     weights = load_conv_weights(weights_path)
-    model = VGG19Features(weights, last_layer, pooling, caffe=weights_path is None).to(device)
+    model = VGG19Features(weights, last_layer, pooling, caffe=weights_path is None)
+    model = model.to(device=device, memory_format=torch.channels_last)
     model.requires_grad_(False)
     return model.eval()
 
