@@ -113,7 +113,7 @@ class StyleTransferParams(BaseModel):
         "transfer", description="transfer = content + style; content / style = one half alone; dream = DeepDream"
     )
     size: int = Field(512, ge=16, description="Longest edge of the output in pixels (aspect kept).")
-    iterations: int = Field(300, ge=1, description="Optimisation steps, across all scales.")
+    iterations: int = Field(150, ge=1, description="Optimisation steps, across all scales.")
     optimizer: Literal["lbfgs", "adam"] = "lbfgs"
     init: Literal["content", "noise", "style"] | None = Field(
         None, description="Start image; default: content for transfer/dream, noise otherwise."
@@ -123,10 +123,16 @@ class StyleTransferParams(BaseModel):
     content_layers: list[str] = Field(default_factory=lambda: ["conv4_2"], description="Comma list.")
     style_layers: list[str] = Field(default_factory=lambda: list(DEFAULT_STYLE_LAYERS), description="Comma list.")
     style_blend: list[float] | None = Field(None, description="One weight per style image (comma list).")
+    layer_weights: dict[str, float] | None = Field(
+        None, description="Per-layer weights, e.g. `conv1_1:2,conv5_1:0.5` (layers not named weigh 1)."
+    )
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="bf16 autocast for the network passes; auto = bf16 where the CPU has it natively."
+    )
     tv_weight: float = Field(0.0, ge=0, description="Total-variation smoothing weight.")
     preserve_colors: bool = Field(False, description="Keep the content's colours (luminance-only transfer).")
     pooling: Literal["max", "avg"] = "max"
-    scales: int = Field(1, ge=1, le=8, description="Number of coarse-to-fine scales.")
+    scales: int = Field(3, ge=1, le=8, description="Number of coarse-to-fine scales (x2 apart, ending at size).")
     style_scale: float = Field(1.0, gt=0, le=4, description="Style image size relative to the output.")
     seed: int = Field(0, ge=0, le=2**32 - 1)
     sweep_style_weights: list[float] | None = Field(
@@ -165,6 +171,32 @@ class StyleTransferParams(BaseModel):
             raise ValueError("give between 1 and 16 values")
         if any(x < 0 or not math.isfinite(x) for x in v):
             raise ValueError("values must be finite and non-negative")
+        return v
+
+    @field_validator("layer_weights", mode="before")
+    @classmethod
+    def _layer_weights(cls, v: Any) -> Any:
+        if v is None or isinstance(v, dict):
+            return v
+        weights: dict[str, float] = {}
+        for item in _split_list(v):
+            name, sep, value = str(item).partition(":")
+            if not sep:
+                raise ValueError(f"`{item}` is not layer:weight")
+            try:
+                weights[name.strip()] = float(value)
+            except ValueError as exc:
+                raise ValueError(f"`{value}` is not a number") from exc
+        return weights
+
+    @field_validator("layer_weights")
+    @classmethod
+    def _layer_weights_known(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        if v is None:
+            return None
+        _check_layers(list(v))
+        if any(w < 0 or not math.isfinite(w) for w in v.values()):
+            raise ValueError("weights must be finite and non-negative")
         return v
 
     @field_validator("sweep_style_layers", mode="before")

@@ -55,3 +55,11 @@ def test_api_defaults_are_the_algorithms_defaults() -> None:
     assert len(shared) >= 15
     for name in shared:
         assert getattr(api, name) == getattr(config, name), name
+
+
+def test_layer_weights_parse_from_a_form_field() -> None:
+    p = schemas.StyleTransferParams.model_validate({"layer_weights": "conv1_1:2, conv5_1:0.5"})
+    assert p.layer_weights == {"conv1_1": 2.0, "conv5_1": 0.5}
+    for bad in ("conv1_1", "conv9_9:1", "conv1_1:-1", "conv1_1:x"):
+        with pytest.raises(ValidationError, match="layer_weights"):
+            schemas.StyleTransferParams.model_validate({"layer_weights": bad})
