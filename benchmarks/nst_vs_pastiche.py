@@ -128,7 +128,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    out_dir: Path = args.out_dir
+    out_dir: Path = args.out_dir.resolve()
     work = out_dir / "pastiche"
     work.mkdir(parents=True, exist_ok=True)
     content, style = Image.open(args.content).convert("RGB"), Image.open(args.style).convert("RGB")

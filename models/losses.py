@@ -23,6 +23,9 @@ def gram_matrix(x: torch.Tensor) -> torch.Tensor:
 class ContentLoss(nn.Module):
     """‖F - F_target‖² / ‖F_target‖² at one layer (eq. 1 of the paper, normalised)."""
 
+    target: torch.Tensor
+    norm: torch.Tensor
+
     def __init__(self, target: torch.Tensor, eps: float = 1e-8) -> None:
         super().__init__()
         target = target.detach().float()  # (1, C, H, W)
@@ -35,6 +38,9 @@ class ContentLoss(nn.Module):
 
 class StyleLoss(nn.Module):
     """‖G - G_target‖² / ‖G_target‖² at one layer (eq. 4), the target a weighted blend of Gram matrices."""
+
+    target: torch.Tensor
+    norm: torch.Tensor
 
     def __init__(self, targets: list[torch.Tensor], blend: list[float] | None = None, eps: float = 1e-8) -> None:
         super().__init__()

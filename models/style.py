@@ -146,6 +146,12 @@ def split_iterations(total: int, scales: int, final_share: float = 0.5) -> list[
 class Objective(nn.Module):
     """alpha·content + beta·style + tv over a batch; weights may differ per image of the batch."""
 
+    content_w: torch.Tensor
+    style_w: torch.Tensor
+    alpha: torch.Tensor
+    beta: torch.Tensor
+    tv: torch.Tensor
+
     def __init__(self, vgg: VGG19Features, content: dict[str, ContentLoss], style: dict[str, StyleLoss],
                  content_w: torch.Tensor, style_w: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor,
                  tv: torch.Tensor, precision: str = "fp32") -> None:
@@ -250,7 +256,7 @@ def optimize(x: torch.Tensor, objective: Objective, steps: int, optimizer: str, 
         return total
 
     for _ in range(steps):
-        opt.step(closure)
+        opt.step(closure)  # type: ignore[arg-type]  # LBFGS wants the loss tensor back
         if optimizer == "adam":
             with torch.no_grad():
                 x.clamp_(0, 1)  # Adam takes bounded steps, so projecting onto valid pixels costs nothing
@@ -351,8 +357,8 @@ def _build_objective(config: StyleConfig, vgg: VGG19Features, variants: list[_Va
     use_style = c.mode in ("transfer", "style")
     content_layers = list(c.content_layers) if use_content else []
     style_layers = sorted({name for v in variants for name in v.style_layers}, key=LAYERS.index) if use_style else []
-    with torch.no_grad(), torch.autocast(vgg.norm.scale.device.type, dtype=torch.bfloat16,
-                                         enabled=c.precision == "bf16"):
+    device = vgg.norm.scale.device
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=c.precision == "bf16"):
         content_feats = vgg(content, content_layers) if content_layers and content is not None else {}
         style_feats = [vgg(s, style_layers) for s in styles] if style_layers else []
     content_losses = {name: ContentLoss(content_feats[name]) for name in content_layers}
@@ -368,7 +374,6 @@ def _build_objective(config: StyleConfig, vgg: VGG19Features, variants: list[_Va
     if c.mode == "style":
         beta = torch.ones(b) if not c.sweep_style_weights else beta
     tv = torch.full((b,), c.tv_weight)
-    device = vgg.norm.scale.device
     return Objective(vgg, content_losses, style_losses, content_w, style_w, alpha, beta, tv,
                      c.precision).to(device)
 

@@ -92,6 +92,9 @@ def load_conv_weights(weights_path: str | None = None) -> ConvWeights:
 class InputNorm(nn.Module):
     """Map an RGB image in [0, 1] to the network's input convention (Caffe BGR-255 or ImageNet mean/std)."""
 
+    scale: torch.Tensor
+    shift: torch.Tensor
+
     def __init__(self, caffe: bool) -> None:
         super().__init__()
         if caffe:
@@ -156,7 +159,7 @@ def build_vgg(last_layer: str = "pool5", pooling: str = "max", weights_path: str
     check_layers([last_layer])
     weights = load_conv_weights(weights_path)
     model = VGG19Features(weights, last_layer, pooling, caffe=weights_path is None)
-    model = model.to(device=device, memory_format=torch.channels_last)
+    model = model.to(device=torch.device(device)).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     model.requires_grad_(False)
     return model.eval()
 

@@ -55,6 +55,13 @@ def grey_corr(a: Image.Image, b: Image.Image) -> float:
     return float(np.corrcoef(x, y)[0, 1])
 
 
+def same(a: Image.Image, b: Image.Image) -> bool:
+    """Byte-identical on the CPU; within rounding on CUDA, whose convolutions may sum in any order."""
+    if DEVICE == "cpu":
+        return png_bytes(a) == png_bytes(b)
+    return a.size == b.size and float(np.abs(np.asarray(a, float) - np.asarray(b, float)).mean()) < 1.0
+
+
 def png_bytes(im: Image.Image) -> bytes:
     buf = io.BytesIO()
     im.save(buf, "PNG")
@@ -194,8 +201,8 @@ def test_style_blend_weights_select_the_styles() -> None:
     only_a = run(content, [a], cfg).image
     blend_a = run(content, [a, b], StyleConfig(size=32, iterations=5, style_blend=[2.0, 0.0])).image
     half = run(content, [a, b], StyleConfig(size=32, iterations=5, style_blend=[1.0, 1.0])).image
-    assert png_bytes(only_a) == png_bytes(blend_a)
-    assert png_bytes(half) != png_bytes(only_a)
+    assert same(only_a, blend_a)
+    assert not same(half, only_a)
 
 
 def _chroma(im: Image.Image) -> np.ndarray:
@@ -235,8 +242,8 @@ def test_zero_layer_weight_equals_leaving_the_layer_out() -> None:
                 StyleConfig(**base, style_layers=["conv1_1", "conv2_1"], layer_weights={"conv1_1": 0.0})).image
     b = run(content_image(), [style_image()], StyleConfig(**base, style_layers=["conv2_1"])).image
     c = run(content_image(), [style_image()], StyleConfig(**base, style_layers=["conv1_1", "conv2_1"])).image
-    assert png_bytes(a) == png_bytes(b)
-    assert png_bytes(a) != png_bytes(c)
+    assert same(a, b)
+    assert not same(a, c)
 
 
 @pytest.mark.parametrize("option", [{"pooling": "avg"}, {"style_scale": 0.5}, {"init": "style"}])
@@ -244,7 +251,7 @@ def test_options_change_the_result(option: dict) -> None:
     base = {"size": 32, "iterations": 5, "style_layers": ["conv1_1", "conv3_1"]}
     a = run(content_image(), [style_image()], StyleConfig(**base)).image
     b = run(content_image(), [style_image()], StyleConfig(**base, **option)).image
-    assert a.size == b.size and png_bytes(a) != png_bytes(b)
+    assert a.size == b.size and not same(a, b)
 
 
 def test_sweep_of_four_style_weights_is_a_labelled_2x2_grid() -> None:
