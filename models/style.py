@@ -39,7 +39,7 @@ class StyleConfig:
     mode: str = "transfer"  # transfer | content | style | dream
     size: int = 512  # longest output edge, aspect kept
     iterations: int = 150  # total optimisation steps (one forward+backward each) across all scales
-    optimizer: str = "lbfgs"  # lbfgs | adam
+    optimizer: str = "lbfgs"  # lbfgs | adam (measured: see benchmarks/README.md)
     init: str | None = None  # content | noise | style; None: content for transfer/dream, noise otherwise
     content_weight: float = 1.0  # alpha, on the relative content error
     style_weight: float = 10.0  # beta, on the relative Gram error (mean over the style layers)
