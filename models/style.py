@@ -48,7 +48,7 @@ class StyleConfig:
     layer_weights: dict[str, float] | None = None  # per-layer weights (style and content); default 1 each
     style_blend: list[float] | None = None  # one weight per style image, normalised
     tv_weight: float = 0.0
-    preserve_colors: bool = False
+    preserve_colors: bool = False  # colour matching + luminance-only transfer (see `stylize`)
     pooling: str = "max"
     scales: int = 3  # coarse-to-fine scales (1 = single scale); 3 at 512 px: 128, 256, 512
     final_share: float = 0.25  # share of the iterations spent at full size (the rest split over coarser scales)
@@ -401,7 +401,14 @@ def stylize(content: Image.Image | None, styles: list[Image.Image], config: Styl
             device: str = "cpu", weights_path: str | None = None,
             on_progress: Callable[[Progress], None] | None = None,
             should_stop: Callable[[], bool] | None = None) -> StyleResult:
-    """Run one style job: transfer, content or style reconstruction, dream, or a sweep grid."""
+    """Run one style job: transfer, content or style reconstruction, dream, or a sweep grid.
+
+    `preserve_colors` does both halves of Gatys et al. (2016), "Preserving Color in Neural Artistic Style
+    Transfer": colour matching first (each style image is re-coloured to the content's RGB mean and
+    covariance before its Gram targets are taken, so the optimisation works in the content's palette),
+    then luminance-only transfer on the result (the output keeps its own YIQ luminance and takes the
+    content's I/Q chrominance exactly). Raises ValueError for bad arguments, Canceled when stopped.
+    """
     _check(config, content, styles)
     dev = resolve_device(device)
     config = replace(config, precision=resolve_precision(config.precision, dev))
