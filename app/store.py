@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 import redis
+import redis.asyncio
 
 from app.schemas import Job, JobError, JobKind, JobStatus, WorkerInfo
 
@@ -47,14 +48,15 @@ def new_job_id() -> str:
 class JobStore:
     """Reads and writes job records; used by the API (sync routes) and the workers alike."""
 
-    def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
+    def __init__(self, client: redis.Redis, ttl_seconds: int, aclient: redis.asyncio.Redis | None = None) -> None:
         self.r = client
+        self.ar = aclient  # asyncio twin, for the API's polling hot path (`aget`)
         self.ttl = ttl_seconds
 
     @classmethod
     def from_url(cls, url: str, ttl_seconds: int) -> JobStore:
-        client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=10)
-        return cls(client, ttl_seconds)
+        options: dict[str, Any] = {"socket_timeout": 5, "socket_connect_timeout": 2, "health_check_interval": 10}
+        return cls(redis.Redis.from_url(url, **options), ttl_seconds, redis.asyncio.Redis.from_url(url, **options))
 
     # ---- keys -------------------------------------------------------------------------------------------
     @staticmethod
@@ -81,16 +83,33 @@ class JobStore:
 
     def get(self, job_id: str, owner: str | None = None) -> Job | None:
         """The record, with its live queue position; None when unknown or owned by someone else."""
-        raw = self.r.get(self._key(job_id))
+        job = self._owned(self.r.get(self._key(job_id)), owner)
+        if job is not None and job.status is JobStatus.queued:
+            job.queue_position = self._position(self.r.zrank(self._queue_key(job), job.id))
+        return job
+
+    async def aget(self, job_id: str, owner: str | None = None) -> Job | None:
+        """`get` on the asyncio client, so that polling never waits for a thread."""
+        assert self.ar is not None, "JobStore.from_url creates the asyncio client"
+        job = self._owned(await self.ar.get(self._key(job_id)), owner)
+        if job is not None and job.status is JobStatus.queued:
+            job.queue_position = self._position(await self.ar.zrank(self._queue_key(job), job.id))
+        return job
+
+    @staticmethod
+    def _owned(raw: bytes | None, owner: str | None) -> Job | None:
         if raw is None:
             return None
         job = Job.model_validate_json(raw)
-        if owner is not None and job.owner != owner:
-            return None
-        if job.status is JobStatus.queued:
-            rank = self.r.zrank(f"{PREFIX}queued:{QUEUE_OF_KIND[job.kind]}", job.id)
-            job.queue_position = None if rank is None else int(rank) + 1
-        return job
+        return None if owner is not None and job.owner != owner else job
+
+    @staticmethod
+    def _queue_key(job: Job) -> str:
+        return f"{PREFIX}queued:{QUEUE_OF_KIND[job.kind]}"
+
+    @staticmethod
+    def _position(rank: int | None) -> int | None:
+        return None if rank is None else int(rank) + 1
 
     def list_for(self, owner: str, limit: int = 50) -> list[Job]:
         """An owner's most recent jobs, newest first (expired records drop out)."""
@@ -203,7 +222,7 @@ class JobStore:
                             pipe.hincrby(f"{PREFIX}stats:jobs", f"{job.kind.value}:{job.status.value}", 1)
                         pipe.set(key, self._dump(job))
                     if job.status is not JobStatus.queued:
-                        pipe.zrem(f"{PREFIX}queued:{QUEUE_OF_KIND[job.kind]}", job.id)
+                        pipe.zrem(self._queue_key(job), job.id)
                     pipe.execute()
                     return job
                 except redis.WatchError:
