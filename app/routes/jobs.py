@@ -60,6 +60,18 @@ def read_result(job_id: str, store: StoreDep, owner: CallerDep) -> Response:
     return Response(blob, media_type=media)
 
 
+@router.get("/{job_id}/tiles/{index}", responses=PNG)
+def read_tile(job_id: str, index: int, store: StoreDep, owner: CallerDep) -> Response:
+    """One tile of a sweep's grid, by its position in `metrics.tiles` (0-based)."""
+    job = _own_job(store, owner, job_id)
+    if job.status is not JobStatus.succeeded:
+        raise HTTPException(409, f"job {job_id} is {job.status.value}; no tiles")
+    blob = store.blob(job.id, f"tile{index}") if index >= 0 else None
+    if blob is None:
+        raise HTTPException(404, f"job {job_id} has no tile {index}")
+    return Response(blob, media_type="image/png")
+
+
 @router.get("/{job_id}/preview", responses={**PNG, 204: {"description": "No preview yet"}})
 def read_preview(job_id: str, store: StoreDep, owner: CallerDep) -> Response:
     """The latest intermediate image of a style job; 204 until the first one exists."""

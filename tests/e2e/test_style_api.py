@@ -123,3 +123,20 @@ def test_empty_file_is_refused(client: httpx.Client, style_png: bytes) -> None:
     r = submit(client, [("content", ("empty.png", b"")), ("style", ("s.png", style_png))])
     assert r.status_code == 422 and "content" in r.text
 
+
+
+def test_sweep_of_four_style_weights_is_a_labelled_grid(client: httpx.Client, content_png: bytes,
+                                                        style_png: bytes) -> None:  # fmt: skip
+    r = submit(client, [("content", ("c.png", content_png)), ("style", ("s.png", style_png))],
+               size=48, iterations=6, scales=1, sweep_style_weights="0.1,1,10,100")  # fmt: skip
+    assert r.status_code == 202, r.text
+    done = wait_for(client, r.json()["id"], {"succeeded", "failed"}, timeout=180)
+    assert done["status"] == "succeeded", done["error"]
+    labels = done["metrics"]["tiles"]
+    assert len(labels) == 4 and all(labels)
+    grid = Image.open(io.BytesIO(client.get(f"/v1/jobs/{done['id']}/result").content))
+    tiles = [Image.open(io.BytesIO(client.get(f"/v1/jobs/{done['id']}/tiles/{i}").content)) for i in range(4)]
+    assert all(t.size == (48, 36) for t in tiles)
+    # 2 x 2 tiles, plus room for the labels: wider than two tiles, taller than two.
+    assert 2 * 48 <= grid.width < 3 * 48 and grid.height >= 2 * 36
+    assert client.get(f"/v1/jobs/{done['id']}/tiles/4").status_code == 404
