@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 run: $(VENV)/.installed
 	$(VENV)/bin/stylewave serve
 
-test: $(VENV)/.installed-dev system-deps
+test: $(VENV)/.installed-dev system-deps lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev

@@ -49,8 +49,9 @@ class JobStore:
     """Reads and writes job records; used by the API (sync routes) and the workers alike."""
 
     def __init__(self, client: redis.Redis, ttl_seconds: int, aclient: redis.asyncio.Redis | None = None) -> None:
-        self.r = client
-        self.ar = aclient  # asyncio twin, for the API's polling hot path (`aget`)
+        # Typed Any: redis-py annotates every reply as a sync/async union; this store always reads bytes.
+        self.r: Any = client
+        self.ar: Any = aclient  # asyncio twin, for the API's polling hot path (`aget`)
         self.ttl = ttl_seconds
 
     @classmethod
@@ -310,7 +311,8 @@ class _RedisBytesMap(MutableMapping[str, bytes]):
     """A MutableMapping over Redis string keys, so models/ can cache without knowing Redis."""
 
     def __init__(self, client: redis.Redis, prefix: str, ttl: int) -> None:
-        self.r, self.prefix, self.ttl = client, prefix, ttl
+        self.r: Any = client
+        self.prefix, self.ttl = prefix, ttl
 
     def __getitem__(self, key: str) -> bytes:
         value = self.r.get(self.prefix + key)

@@ -112,10 +112,6 @@ def _time_limit_message(settings: Settings) -> str:
     return f"the job ran past its time limit of {settings.job_time_limit_seconds} s"
 
 
-def _time_limit_message(settings: Settings) -> str:
-    return f"the job ran past its time limit of {settings.job_time_limit_seconds} s"
-
-
 def _fail(store: JobStore, job_id: str, code: str, message: str) -> None:
     try:
         store.fail(job_id, code, message)

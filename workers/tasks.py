@@ -40,7 +40,7 @@ def style_transfer(job_id: str, params: dict[str, Any]) -> None:
         outputs = {"result": png_bytes(result.image)}
         for i, (_, tile) in enumerate(result.tiles):
             outputs[f"tile{i}"] = png_bytes(tile)
-        metrics = dict(result.metrics)
+        metrics: dict[str, Any] = dict(result.metrics)
         if result.tiles:
             metrics["tiles"] = [label for label, _ in result.tiles]
         run.succeed(metrics, outputs)

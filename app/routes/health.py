@@ -28,7 +28,7 @@ def readyz(store: StoreDep) -> JSONResponse:
     except redis.RedisError as exc:
         return JSONResponse({"ready": False, "redis": False, "workers": 0, "detail": f"redis: {exc}"}, 503)
     ready = bool(workers)
-    body = {"ready": ready, "redis": True, "workers": len(workers)}
+    body: dict[str, object] = {"ready": ready, "redis": True, "workers": len(workers)}
     if not ready:
         body["detail"] = "no worker is alive"
     return JSONResponse(body, 200 if ready else 503)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, HTTPException, Response
 
 from app.deps import CallerDep, StoreDep
@@ -10,7 +12,7 @@ from app.store import TransitionError
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
-PNG = {200: {"content": {"image/png": {}}}}
+PNG: dict[int | str, dict[str, Any]] = {200: {"content": {"image/png": {}}}}
 
 
 def _own_job(store: StoreDep, owner: str, job_id: str) -> Job:
