@@ -6,6 +6,7 @@ both win. Keys (all under the `sw:` prefix):
 
     sw:job:{id}              the record, JSON               (TTL set when it finishes)
     sw:job:{id}:in:{name}    an input blob (image bytes)    (TTL)
+    sw:job:{id}:inputs       the input names, in order      (TTL)
     sw:job:{id}:result       result bytes (PNG or JSON)     (TTL)
     sw:job:{id}:preview      latest preview PNG             (TTL)
     sw:job:{id}:plot         forecast plot PNG              (TTL)
@@ -75,6 +76,9 @@ class JobStore:
         pipe = self.r.pipeline()
         for name, blob in (inputs or {}).items():
             pipe.set(self._key(job.id, f"in:{name}"), blob, ex=self.ttl)
+        if inputs:
+            pipe.rpush(self._key(job.id, "inputs"), *inputs)
+            pipe.expire(self._key(job.id, "inputs"), self.ttl)
         pipe.set(self._key(job.id), self._dump(job))
         pipe.zadd(f"{PREFIX}queued:{QUEUE_OF_KIND[kind]}", {job.id: job.created_at})
         pipe.zadd(f"{PREFIX}owner:{owner}", {job.id: job.created_at})
@@ -125,8 +129,8 @@ class JobStore:
         return self.r.get(self._key(job_id, f"in:{name}"))
 
     def input_names(self, job_id: str) -> list[str]:
-        prefix = self._key(job_id, "in:")
-        return sorted(k.decode()[len(prefix):] for k in self.r.scan_iter(match=prefix + "*", count=100))
+        """The names of a job's inputs, in the order they were given."""
+        return [name.decode() for name in self.r.lrange(self._key(job_id, "inputs"), 0, -1)]
 
     # ---- transitions ---------------------------------------------------------------------------------------
     def start(self, job_id: str, worker: WorkerInfo) -> Job:
