@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import time
 
 import httpx
@@ -10,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from tests.conftest import make_content
-from tests.stack import wait_for
+from tests.stack import Stack, wait_for
 
 
 def submit(client: httpx.Client, files: list, **fields: object) -> httpx.Response:
@@ -140,3 +141,43 @@ def test_sweep_of_four_style_weights_is_a_labelled_grid(client: httpx.Client, co
     # 2 x 2 tiles, plus room for the labels: wider than two tiles, taller than two.
     assert 2 * 48 <= grid.width < 3 * 48 and grid.height >= 2 * 36
     assert client.get(f"/v1/jobs/{done['id']}/tiles/4").status_code == 404
+
+
+def test_every_option_through_the_api_and_seeded_runs_are_identical(client: httpx.Client, content_png: bytes,
+                                                                    style_png: bytes) -> None:  # fmt: skip
+    files = [("content", ("c.png", content_png)), ("style", ("s1.png", style_png)), ("style", ("s2.png", content_png))]
+    options = {"size": 48, "iterations": 6, "scales": 2, "style_blend": "3,1", "preserve_colors": "true",
+               "tv_weight": 0.5, "style_scale": 0.8, "pooling": "avg", "layer_weights": "conv1_1:2,conv4_2:1",
+               "precision": "fp32", "init": "noise", "optimizer": "adam", "seed": 7}  # fmt: skip
+    pngs = []
+    for _ in range(2):
+        r = submit(client, files, **options)
+        assert r.status_code == 202, r.text
+        done = wait_for(client, r.json()["id"], {"succeeded", "failed"}, timeout=180)
+        assert done["status"] == "succeeded", done["error"]
+        assert done["params"]["style_blend"] == [3.0, 1.0] and done["params"]["pooling"] == "avg"
+        pngs.append(client.get(f"/v1/jobs/{done['id']}/result").content)
+    assert pngs[0] == pngs[1]
+
+
+def test_bad_option_values_get_422_naming_the_option(client: httpx.Client, content_png: bytes,
+                                                     style_png: bytes) -> None:  # fmt: skip
+    good = [("content", ("c.png", content_png)), ("style", ("s.png", style_png))]
+    bad = {"scales": 0, "style_scale": -1, "pooling": "min", "tv_weight": -1, "preserve_colors": "maybe",
+           "layer_weights": "conv1_1:x", "sweep_style_layers": "conv1_1|conv7_7", "sweep_style_weights": "1,-2",
+           "precision": "fp8", "init": "photo", "seed": -1, "content_weight": "inf", "style_wieght": 3}  # fmt: skip
+    for field, value in bad.items():
+        r = submit(client, good, **{field: value})
+        assert r.status_code == 422, (field, r.text)
+        assert field in r.text, (field, r.text)
+
+
+def test_worker_logs_carry_the_job_id(service: Stack, client: httpx.Client, content_png: bytes,
+                                      style_png: bytes) -> None:  # fmt: skip
+    r = submit(client, [("content", ("c.png", content_png)), ("style", ("s.png", style_png))], size=32, iterations=2)
+    job_id = r.json()["id"]
+    wait_for(client, job_id, {"succeeded", "failed"}, timeout=120)
+    lines = [json.loads(line) for log in service.data_dir.glob("worker-*.log")
+             for line in log.read_text().splitlines() if line.startswith("{")]  # fmt: skip
+    mine = [entry["msg"] for entry in lines if entry.get("job_id") == job_id]
+    assert "job started" in mine and "job succeeded" in mine
