@@ -181,3 +181,21 @@ def test_worker_logs_carry_the_job_id(service: Stack, client: httpx.Client, cont
              for line in log.read_text().splitlines() if line.startswith("{")]  # fmt: skip
     mine = [entry["msg"] for entry in lines if entry.get("job_id") == job_id]
     assert "job started" in mine and "job succeeded" in mine
+
+
+def test_upload_over_the_cap_is_413(client: httpx.Client, service: Stack, style_png: bytes) -> None:
+    before = {j["id"] for j in client.get("/v1/jobs").json()["jobs"]}
+    big = b"\x89PNG" + b"\0" * (20 * 1024 * 1024 + 10)  # the default cap is 20 MiB per request
+    r = client.post("/v1/style-transfers", files=[("content", ("big.png", big)), ("style", ("s.png", style_png))])
+    assert r.status_code == 413, r.text
+
+    def chunks():  # no Content-Length: the server must count the bytes as they stream in
+        yield b'--b\r\nContent-Disposition: form-data; name="content"; filename="x.png"\r\n\r\n'
+        for _ in range(24):
+            yield b"\0" * (1024 * 1024)
+
+    r = client.post("/v1/style-transfers", content=chunks(),
+                    headers={"Content-Type": "multipart/form-data; boundary=b"})  # fmt: skip
+    assert r.status_code == 413, r.text
+    assert {j["id"] for j in client.get("/v1/jobs").json()["jobs"]} == before
+    assert client.get("/healthz").status_code == 200
