@@ -79,6 +79,10 @@ def worker(
     argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app:celery", "worker",
             "-Q", queues, "-c", str(concurrency), "-n", name, "-l", loglevel, "--pool", "prefork",
             "--without-gossip", "--without-mingle"]  # fmt: skip
+    # Each job process would otherwise start one math thread per core: with several at once they fight for
+    # the cores. Share the cores out unless the operator chose a thread count.
+    if concurrency > 1 and "OMP_NUM_THREADS" not in os.environ:
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // concurrency))
     sys.stdout.flush()
     os.execv(sys.executable, argv)
 
