@@ -18,7 +18,8 @@ MAX_STYLE_IMAGES = 8
 
 
 def _field_error(field: str, message: str, status: int = 422) -> HTTPException:
-    return HTTPException(status, [{"loc": ["body", field], "msg": message, "type": "value_error"}])
+    """The same shape as a schema validation error (app.main.invalid_request), so clients read both alike."""
+    return HTTPException(status, [{"loc": ["body", field], "msg": f"{field}: {message}", "type": "value_error"}])
 
 
 @router.post("", response_model=Job, status_code=202, responses={202: {"description": "Queued"}})
