@@ -118,8 +118,12 @@ class JobStore:
 
     def list_for(self, owner: str, limit: int = 50) -> list[Job]:
         """An owner's most recent jobs, newest first (expired records drop out)."""
-        ids = self.r.zrevrange(f"{PREFIX}owner:{owner}", 0, limit - 1)
-        jobs = [self.get(i.decode()) for i in ids]
+        key = f"{PREFIX}owner:{owner}"
+        ids = [i.decode() for i in self.r.zrevrange(key, 0, limit - 1)]
+        jobs = [self.get(i) for i in ids]
+        expired = [i for i, job in zip(ids, jobs, strict=True) if job is None]
+        if expired:  # records expire by TTL; keep the owner's index from growing without bound
+            self.r.zrem(key, *expired)
         return [j for j in jobs if j is not None]
 
     def queued_count(self) -> int:

@@ -106,3 +106,10 @@ def test_model_cache_mapping(store: JobStore) -> None:
     del cache["k"]
     with pytest.raises(KeyError):
         cache["k"]
+
+
+def test_expired_records_leave_the_owner_index(store: JobStore) -> None:
+    job = store.create(JobKind.wave_forecast, {}, "carol")
+    store.r.delete(f"sw:job:{job.id}")  # what the TTL does
+    assert store.list_for("carol") == []
+    assert store.r.zcard("sw:owner:carol") == 0
