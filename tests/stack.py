@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,19 +63,9 @@ class Stack:
 
     def wait_ready(self, timeout: float = 90.0) -> None:
         """Wait for /readyz (Redis and a live worker), or only /healthz for a stack without workers."""
-        deadline = time.monotonic() + timeout
-        last = ""
         probe = "/readyz" if self.workers else "/healthz"
-        while time.monotonic() < deadline:
-            try:
-                r = httpx.get(self.url + probe, timeout=2)
-                if r.status_code == 200:
-                    return
-                last = r.text
-            except httpx.HTTPError as exc:
-                last = repr(exc)
-            time.sleep(0.3)
-        raise RuntimeError(f"service not ready after {timeout} s: {last}\n{self.logs()}")
+        if not poll_ok(self.url + probe, timeout):
+            raise RuntimeError(f"service not ready after {timeout} s\n{self.logs()}")
 
     def logs(self) -> str:
         out = []
@@ -95,6 +86,19 @@ class Stack:
             else:
                 keep.append((name, proc))
         self.procs = keep
+
+
+def poll_ok(url: str, timeout: float, alive: Callable[[], bool] = lambda: True) -> bool:
+    """Poll `url` until it answers 200 (True), or until `timeout` passes or `alive()` turns False (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive():
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    return False
 
 
 def wait_for(client: httpx.Client, job_id: str, statuses: set[str], timeout: float = 120.0) -> dict:

@@ -13,7 +13,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import pytest
 import yaml
 
 from app.embedded import free_port, shutdown, start_redis
-from tests.stack import REPO
+from tests.stack import REPO, poll_ok
 
 COMPOSE = REPO / "docker-compose.yml"
 GPU_OVERRIDE = REPO / "docker-compose.gpu.yml"
@@ -116,20 +115,9 @@ def compose_stack(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
             envs[name] = {**os.environ, **declared, **local, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
             procs.append((name, _service_process(name, envs[name], tmp_path)))
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        ready = ""
-        while time.monotonic() < deadline:
-            try:
-                r = httpx.get(url + "/readyz", timeout=2)
-                if r.status_code == 200:
-                    break
-                ready = r.text
-            except httpx.HTTPError as exc:
-                ready = repr(exc)
-            time.sleep(0.3)
-        else:
+        if not poll_ok(url + "/readyz", 120):
             logs = "\n".join(p.read_text(errors="replace")[-2000:] for p in tmp_path.glob("*.log"))
-            pytest.fail(f"the compose commands did not become ready: {ready}\n{logs}")
+            pytest.fail(f"the compose commands did not become ready\n{logs}")
         yield url, envs["worker"]
     finally:
         shutdown(procs, grace=10)

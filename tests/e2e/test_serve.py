@@ -6,15 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import psutil
 import pytest
 
 from app.embedded import free_port
-from tests.stack import REPO
+from tests.stack import REPO, poll_ok
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -25,15 +23,8 @@ def test_serve_starts_everything_and_a_signal_stops_it_all(tmp_path: Path, sig: 
     serve = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], cwd=REPO, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and serve.poll() is None, "serve did not become ready"
-            time.sleep(0.3)
+        ready = poll_ok(f"http://127.0.0.1:{port}/readyz", 90, alive=lambda: serve.poll() is None)
+        assert ready, "serve did not become ready"
         children = psutil.Process(serve.pid).children(recursive=True)
         names = " ".join(" ".join(c.cmdline()) for c in children)
         assert "redis-server" in names and "celery" in names and "api" in names
