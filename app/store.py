@@ -15,6 +15,8 @@ both win. Keys (all under the `sw:` prefix):
     sw:owner:{owner}         sorted set of an owner's ids, by creation time
     sw:workers               sorted set of "host:pid" -> last heartbeat time
     sw:model:{key}           cached trained forecast models (TTL)
+    sw:stats:jobs            hash "kind:status" -> jobs counted (queued at creation, then each finish), for /metrics
+    sw:stats:duration:{kind} hash of run-time histogram buckets ("1.0" ... "+Inf") and "sum", for /metrics
 """
 
 from __future__ import annotations
@@ -66,12 +68,17 @@ class JobStore:
         return f"{PREFIX}job:{job_id}{':' + suffix if suffix else ''}"
 
     # ---- creation and reads ------------------------------------------------------------------------------
-    def create(
-        self, kind: JobKind, params: dict[str, Any], owner: str, inputs: dict[str, bytes] | None = None
-    ) -> Job:
+    def create(self, kind: JobKind, params: dict[str, Any], owner: str, inputs: dict[str, bytes] | None = None) -> Job:
         """Store a new `queued` job and its inputs; the caller enqueues the task afterwards."""
-        job = Job(id=new_job_id(), kind=kind, status=JobStatus.queued, created_at=time.time(), params=params,
-                  owner=owner, message="waiting for a worker")  # fmt: skip
+        job = Job(
+            id=new_job_id(),
+            kind=kind,
+            status=JobStatus.queued,
+            created_at=time.time(),
+            params=params,
+            owner=owner,
+            message="waiting for a worker",
+        )
         job.links = self._links(job)
         pipe = self.r.pipeline()
         for name, blob in (inputs or {}).items():
@@ -336,7 +343,7 @@ class _RedisBytesMap(MutableMapping[str, bytes]):
 
     def __iter__(self) -> Iterator[str]:
         for k in self.r.scan_iter(match=self.prefix + "*"):
-            yield k.decode()[len(self.prefix):]
+            yield k.decode()[len(self.prefix) :]
 
     def __len__(self) -> int:
         return sum(1 for _ in self)

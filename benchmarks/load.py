@@ -31,8 +31,12 @@ from tests.stack import Stack, wait_for  # noqa: E402
 def finished_job(url: str) -> str:
     """Create a small forecast job (the harmonic baseline: fast) and wait for it to finish."""
     with httpx.Client(base_url=url, timeout=60) as c:
-        body = {"waves": [{"offset": 1, "terms": [{"fn": "sin", "amplitude": 2, "period": 50, "phase": 0}]}],
-                "history": 400, "horizon": 10, "model": "harmonic"}  # fmt: skip
+        body = {
+            "waves": [{"offset": 1, "terms": [{"fn": "sin", "amplitude": 2, "period": 50, "phase": 0}]}],
+            "history": 400,
+            "horizon": 10,
+            "model": "harmonic",
+        }
         job_id = c.post("/v1/wave-forecasts", json=body).json()["id"]
         wait_for(c, job_id, {"succeeded"}, timeout=120)
         return job_id
@@ -44,15 +48,25 @@ def _ms(text: str) -> float:
 
 
 def run_wrk(target: str, connections: int, seconds: int) -> dict[str, float | str]:
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", target],
-                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", target],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     errors = (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, sock.groups())) if sock else 0)
-    return {"tool": "wrk", "requests": requests, "rps": requests / seconds, "p50_ms": _ms(lat["50"]),
-            "p99_ms": _ms(lat["99"]), "errors": errors}  # fmt: skip
+    return {
+        "tool": "wrk",
+        "requests": requests,
+        "rps": requests / seconds,
+        "p50_ms": _ms(lat["50"]),
+        "p99_ms": _ms(lat["99"]),
+        "errors": errors,
+    }
 
 
 async def _python_load(target: str, connections: int, seconds: int) -> dict[str, float | str]:
@@ -75,8 +89,14 @@ async def _python_load(target: str, connections: int, seconds: int) -> dict[str,
 
         await asyncio.gather(*(one_connection() for _ in range(connections)))
     q = statistics.quantiles(latencies, n=100)
-    return {"tool": "httpx", "requests": len(latencies), "rps": len(latencies) / seconds, "p50_ms": q[49],
-            "p99_ms": q[98], "errors": errors}  # fmt: skip
+    return {
+        "tool": "httpx",
+        "requests": len(latencies),
+        "rps": len(latencies) / seconds,
+        "p50_ms": q[49],
+        "p99_ms": q[98],
+        "errors": errors,
+    }
 
 
 def main() -> None:
@@ -102,10 +122,14 @@ def main() -> None:
     finally:
         if stack is not None:
             stack.stop()
-    print(f"GET /v1/jobs/{{id}} of a finished job, {args.connections} connections, {args.seconds} s "
-          f"({report['tool']}, {args.api_processes} API process(es))")  # fmt: skip
-    print(f"requests/s {report['rps']:.0f}   p50 {report['p50_ms']:.2f} ms   p99 {report['p99_ms']:.2f} ms   "
-          f"errors {report['errors']} of {report['requests']}")  # fmt: skip
+    print(
+        f"GET /v1/jobs/{{id}} of a finished job, {args.connections} connections, {args.seconds} s "
+        f"({report['tool']}, {args.api_processes} API process(es))"
+    )
+    print(
+        f"requests/s {report['rps']:.0f}   p50 {report['p50_ms']:.2f} ms   p99 {report['p99_ms']:.2f} ms   "
+        f"errors {report['errors']} of {report['requests']}"
+    )
 
 
 if __name__ == "__main__":

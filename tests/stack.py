@@ -45,21 +45,29 @@ class Stack:
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.update({"STYLEWAVE_REDIS_URL": self.redis_url, "STYLEWAVE_DATA_DIR": str(self.data_dir),
-                    "PYTHONUNBUFFERED": "1"})  # fmt: skip
+        env.update(
+            {"STYLEWAVE_REDIS_URL": self.redis_url, "STYLEWAVE_DATA_DIR": str(self.data_dir), "PYTHONUNBUFFERED": "1"}
+        )
         env.update(self.env)
         return env
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         log = open(self.data_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen([sys.executable, "-m", "app.cli", *args], env=env, cwd=REPO, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", *args],
+            env=env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.procs.append((name, proc))
         return proc
 
     def start_worker(self, name: str = "extra@%h", concurrency: int = 1) -> subprocess.Popen[bytes]:
-        return self._spawn(f"worker-{len(self.procs)}", ["worker", "--name", name, "--concurrency",
-                           str(concurrency)], self._env())  # fmt: skip
+        return self._spawn(
+            f"worker-{len(self.procs)}", ["worker", "--name", name, "--concurrency", str(concurrency)], self._env()
+        )
 
     def wait_ready(self, timeout: float = 90.0) -> None:
         """Wait for /readyz (Redis and a live worker), or only /healthz for a stack without workers."""

@@ -19,8 +19,14 @@ from tests.conftest import make_content, make_style
 from tests.stack import Stack
 
 CHROMIUM = os.environ.get("STYLEWAVE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 REQUIRED = os.environ.get("STYLEWAVE_REQUIRE_BROWSER") == "1"
 
 
