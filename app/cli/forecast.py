@@ -12,8 +12,17 @@ from rich.console import Console
 from rich.table import Table
 
 from app.cli import local
-from app.cli.common import EXIT_BAD_INPUT, ApiKeyOpt, ServerOpt, err, fail, local_errors, progress_bar, run_on_server
-from app.cli.common import validated as validate
+from app.cli.common import (
+    EXIT_BAD_INPUT,
+    ApiKeyOpt,
+    ServerOpt,
+    err,
+    fail,
+    local_errors,
+    progress_bar,
+    run_on_server,
+    validated,
+)
 from app.client import Client
 from app.schemas import WaveForecastRequest
 
@@ -53,7 +62,7 @@ def forecast(
 ) -> None:
     """Forecast waves N steps ahead (the original two-channel waves unless --waves or --series)."""
     raw = _request_body(waves, series, {"horizon": horizon, "model": model, "seed": seed}, history, noise_std)
-    request = validate(WaveForecastRequest.model_validate, raw)
+    request = validated(WaveForecastRequest.model_validate, raw)
     with progress_bar("forecast") as show:
         if server is None:
             with local_errors("forecast"):

@@ -16,8 +16,17 @@ import typer
 from pydantic.fields import FieldInfo
 
 from app.cli import local
-from app.cli.common import EXIT_BAD_INPUT, ApiKeyOpt, ServerOpt, err, fail, local_errors, progress_bar, run_on_server
-from app.cli.common import validated as validate
+from app.cli.common import (
+    EXIT_BAD_INPUT,
+    ApiKeyOpt,
+    ServerOpt,
+    err,
+    fail,
+    local_errors,
+    progress_bar,
+    run_on_server,
+    validated,
+)
 from app.client import Client
 from app.images import ImageRejected, check_image
 from app.schemas import Mode, StyleTransferParams
@@ -43,7 +52,7 @@ def stylize(
     """Style-transfer images, locally through the model or on a server (--server), with a progress bar."""
     # The form fields as the API receives them: strings, validated once by the same schema, before any work.
     fields = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in options.items() if v is not None}
-    params = validate(StyleTransferParams.model_validate, fields)
+    params = validated(StyleTransferParams.model_validate, fields)
     content, styles = _split_images(images, params.mode)
     content_bytes = _read_image(content, "content") if content is not None else None
     style_bytes = [_read_image(p, "style") for p in styles]  # refuse a missing or broken image before any work
