@@ -21,6 +21,7 @@ both win. Keys (all under the `sw:` prefix):
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping
@@ -30,7 +31,14 @@ from typing import Any
 import redis
 import redis.asyncio
 
-from app.schemas import Job, JobError, JobKind, JobStatus, WorkerInfo
+from app.schemas import Job, JobError, JobKind, JobStatus, WebhookDelivery, WorkerInfo
+
+log = logging.getLogger("stylewave.store")
+# Called with (record, event) for each webhook event of a job that has a webhook: "start", "progress",
+# "completed". The API and the workers hand in one that queues the delivery task.
+Notifier = Callable[[Job, str], None]
+# Webhook progress events are coalesced: at most one per job in this many milliseconds.
+WEBHOOK_PROGRESS_MS = 1000
 
 PREFIX = "sw:"
 QUEUE_OF_KIND = {JobKind.style_transfer: "style", JobKind.wave_forecast: "forecast"}
@@ -77,20 +85,22 @@ class JobStore:
         ttl_seconds: int,
         aclient: redis.asyncio.Redis | None = None,
         ablocking: redis.asyncio.Redis | None = None,
+        notify: Notifier | None = None,
     ) -> None:
         # Typed Any: redis-py annotates every reply as a sync/async union; this store always reads bytes.
         self.r: Any = client
         self.ar: Any = aclient  # asyncio twin, for the API's polling hot path (`aget`)
         self.ablock: Any = ablocking or aclient  # asyncio client for blocking reads (`follow`)
         self.ttl = ttl_seconds
+        self.notify = notify
 
     @classmethod
-    def from_url(cls, url: str, ttl_seconds: int) -> JobStore:
+    def from_url(cls, url: str, ttl_seconds: int, notify: Notifier | None = None) -> JobStore:
         options: dict[str, Any] = {"socket_timeout": 5, "socket_connect_timeout": 2, "health_check_interval": 10}
         # A blocking XREAD waits FOLLOW_BLOCK_MS for an answer: its socket timeout must be longer than that.
         blocking = dict(options, socket_timeout=FOLLOW_BLOCK_MS / 1000 + 5)
         return cls(redis.Redis.from_url(url, **options), ttl_seconds, redis.asyncio.Redis.from_url(url, **options),
-                   redis.asyncio.Redis.from_url(url, **blocking))  # fmt: skip
+                   redis.asyncio.Redis.from_url(url, **blocking), notify)  # fmt: skip
 
     # ---- keys -------------------------------------------------------------------------------------------
     @staticmethod
@@ -99,11 +109,16 @@ class JobStore:
 
     # ---- creation and reads ------------------------------------------------------------------------------
     def create(
-        self, kind: JobKind, params: dict[str, Any], owner: str, inputs: dict[str, bytes] | None = None
+        self,
+        kind: JobKind,
+        params: dict[str, Any],
+        owner: str,
+        inputs: dict[str, bytes] | None = None,
+        webhook: dict[str, Any] | None = None,
     ) -> Job:
         """Store a new `queued` job and its inputs; the caller enqueues the task afterwards."""
         job = Job(id=new_job_id(), kind=kind, status=JobStatus.queued, created_at=time.time(), params=params,
-                  owner=owner, message="waiting for a worker")  # fmt: skip
+                  owner=owner, message="waiting for a worker", **(webhook or {}))  # fmt: skip
         job.links = self._links(job)
         pipe = self.r.pipeline()
         for name, blob in (inputs or {}).items():
@@ -275,6 +290,7 @@ class JobStore:
                         pipe.zrem(self._queue_key(job), job.id)
                     self._emit_change(pipe, job, event)
                     pipe.execute()
+                    self._notify(job, before, event)
                     return job
                 except redis.WatchError:
                     continue
@@ -319,6 +335,52 @@ class JobStore:
 
     def blob(self, job_id: str, name: str) -> bytes | None:
         return self.r.get(self._key(job_id, name))
+
+    # ---- webhooks --------------------------------------------------------------------------------------------
+    def _notify(self, job: Job, before: JobStatus, event: str) -> None:
+        """Hand a webhook event to the notifier: start (first run), progress (coalesced), completed."""
+        if self.notify is None or job.webhook is None:
+            return
+        if event == "progress":
+            hook = "progress"
+        elif job.status.is_terminal:
+            hook = "completed"
+        elif job.status is JobStatus.running and before is JobStatus.queued:
+            hook = "start"
+        else:
+            return
+        wanted = job.webhook_events_filter
+        if wanted is not None and hook not in wanted:
+            return
+        if hook == "progress" and not self.r.set(self._key(job.id, "whprogress"), b"1", nx=True,
+                                                 px=WEBHOOK_PROGRESS_MS):  # fmt: skip
+            return
+        try:
+            self.notify(job, hook)
+        except Exception:  # the broker hiccuped: the job goes on; its record shows no delivery for the event
+            log.exception("could not queue a webhook", extra={"job_id": job.id})
+
+    def record_webhook(self, job_id: str, delivery: WebhookDelivery) -> None:
+        """Put one webhook attempt's outcome in the record (the latest progress message replaces older ones)."""
+        key = self._key(job_id)
+        with self.r.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    if raw is None:
+                        return
+                    job = Job.model_validate_json(raw)
+                    keep = [d for d in job.webhooks if d.id != delivery.id]
+                    if delivery.event == "progress":
+                        keep = [d for d in keep if d.event != "progress"]
+                    job.webhooks = [*keep, delivery]
+                    pipe.multi()
+                    pipe.set(key, self._dump(job), keepttl=True)
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue
 
     # ---- events ----------------------------------------------------------------------------------------------
     def _emit(self, pipe: Any, job_id: str, event: str, data: str, first: bool = False) -> None:
