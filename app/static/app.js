@@ -333,10 +333,20 @@ function jobHistory(job) {
   return waveState.csvRows || [];
 }
 
+/** Steps of history shown before the forecast, from the "Show" choice. */
+function zoomContext(chart) {
+  const choice = document.querySelector("input[name=zoom]:checked")?.value;
+  const horizon = chart.args?.forecast.length || 1;
+  if (choice === "forecast") return Math.max(horizon, 10);
+  if (choice === "all") return chart.args?.history.length || null;
+  return null;
+}
+
 async function showForecastResult(job, chart) {
   const result = await apiJson(`v1/jobs/${job.id}/result`);
   const history = jobHistory(job);
   chart.draw({ history, start: result.start, forecast: result.forecast, intervals: result.intervals || {}, actual: result.actual || null });
+  chart.zoom(zoomContext(chart));
   const noisy = (job.params || {}).noise_std ? " (history drawn without its noise)" : "";
   $("forecast-title").textContent = `${result.horizon}-step forecast from step ${result.start}, model ${result.model || (result.metrics || {}).model}${noisy}.`;
   showMetrics(result.metrics || job.metrics || {});
@@ -604,6 +614,9 @@ async function main() {
   };
   $("style-form").addEventListener("submit", (event) => stylize(styleView, pickers, event));
   const chart = new ForecastChart($("forecast-chart"), $("forecast-readout"));
+  for (const radio of document.querySelectorAll("input[name=zoom]")) {
+    radio.addEventListener("change", () => chart.zoom(zoomContext(chart)));
+  }
   const waves = setupWaves(chart);
   history.views = { styleView, waveView: waves.view, chart };
   $("history-refresh").addEventListener("click", () => history.load());

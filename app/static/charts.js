@@ -92,9 +92,11 @@ export class ForecastChart {
     root.addEventListener("focus", () => { if (this.cursor === null && this.data) this.show(this.data.start); });
   }
 
-  draw({ history, start, forecast, intervals = {}, actual = null, maxPanels = 8 }) {
+  /** `context`: how many steps of history to show before the forecast (default: max(3·horizon, 200)). */
+  draw({ history, start, forecast, intervals = {}, actual = null, maxPanels = 8, context = null }) {
+    this.args = { history, start, forecast, intervals, actual, maxPanels };
     const horizon = forecast.length;
-    const shown = history.slice(-Math.max(3 * horizon, 200));
+    const shown = history.slice(-(context ?? Math.max(3 * horizon, 200)));
     const first = start - shown.length;
     this.data = { history: shown, first, start, forecast, intervals, actual, horizon };
     this.cursor = null;
@@ -105,6 +107,11 @@ export class ForecastChart {
     this.tip = Object.assign(document.createElement("div"), { className: "tip", hidden: true });
     this.tip.setAttribute("aria-hidden", "true"); // the readout below says the same to screen readers
     this.root.append(this.tip);
+  }
+
+  /** Redraw with another amount of history before the forecast. */
+  zoom(context) {
+    if (this.args) this.draw({ ...this.args, context });
   }
 
   panel(c, channels) {

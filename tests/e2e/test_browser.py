@@ -260,6 +260,11 @@ def test_forecast_is_drawn_interactively_and_reopens_from_the_history(page: Any)
         const b = await (await fetch(document.querySelector('#wave-plot-link').href)).blob(); return b.type; }""")
     assert png == "image/png"
     assert "harmonic (used)" in page.get_by_role("table").inner_text()
+    # Less history on show: the forecast takes more of the width.
+    points = "() => document.querySelector('#forecast-chart path.history-line').getAttribute('d').split('L').length"
+    recent = page.evaluate(points)
+    page.get_by_label("forecast only").check()
+    assert page.evaluate(points) < recent
 
     # A fresh visit lists the job in the history strip; opening it draws the forecast again.
     page.reload()
