@@ -417,6 +417,11 @@ class JobStore:
             if job.status.is_terminal:
                 return
             last_id = latest
+        elif job.status.is_terminal:  # the stream is complete: replay what follows `last_id`, then stop
+            entries = await self.ar.xrange(self._key(job_id, "events"), min=f"({last_id}")
+            for entry_id, fields in entries:
+                yield JobEvent(entry_id.decode(), fields[b"event"].decode(), fields[b"data"].decode())
+            return
         async for event in self._tail(job_id, last_id):
             yield event
 

@@ -92,8 +92,8 @@ async def _python_load(target: str, connections: int, seconds: int) -> dict[str,
 
 def run_hey(target: str, connections: int, rate: int, seconds: int) -> dict[str, float]:
     """An offered `rate` (requests/s in all) from `connections` connections; latency quantiles in ms."""
-    per_connection = max(1, round(rate / connections))
-    out = subprocess.run(["hey", "-z", f"{seconds}s", "-c", str(connections), "-q", str(per_connection),
+    per_connection = rate / connections  # hey takes a fractional per-connection rate
+    out = subprocess.run(["hey", "-z", f"{seconds}s", "-c", str(connections), "-q", f"{per_connection:g}",
                           "-o", "csv", target], capture_output=True, text=True, check=True).stdout  # fmt: skip
     rows = [line.split(",") for line in out.splitlines()[1:] if line and line[0].isdigit()]
     latencies = sorted(float(r[0]) * 1e3 for r in rows)
