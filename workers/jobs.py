@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image
 
-from app.schemas import StyleTransferParams, WaveForecastRequest
+from app.schemas import StyleTransferParams, WaveForecastRequest, WebhookFields
 from models import nst
 from models import waves as forecasting
 from models.progress import OnProgress, Progress
@@ -49,7 +49,7 @@ def png_bytes(image: Image.Image) -> bytes:
 
 def style_config(params: StyleTransferParams) -> nst.StyleConfig:
     """The validated request as the algorithm's plain config."""
-    fields: dict[str, Any] = params.model_dump(mode="json", exclude={"sweep_style_layers"})
+    fields: dict[str, Any] = params.model_dump(mode="json", exclude={"sweep_style_layers", *WebhookFields.model_fields})
     fields["sweep_style_layers"] = params.layer_stacks()
     return nst.StyleConfig(**fields)
 

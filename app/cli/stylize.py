@@ -29,7 +29,7 @@ from app.cli.common import (
 )
 from app.client import Client
 from app.images import ImageRejected, check_image
-from app.schemas import Mode, StyleTransferParams
+from app.schemas import Mode, StyleTransferParams, WebhookFields
 from app.settings import get_settings
 
 
@@ -156,6 +156,7 @@ def _with_form_options(command: Callable[..., None]) -> Callable[..., None]:
     form = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=_form_option(name, field))
         for name, field in StyleTransferParams.model_fields.items()
+        if name not in WebhookFields.model_fields  # the CLI follows the job itself
     ]
     new = signature.replace(parameters=[*head, *form, *tail])
     command.__signature__ = new  # type: ignore[attr-defined]  # typer reads the options from the signature

@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile
 from app.deps import CallerDep, CeleryDep, SettingsDep, StoreDep
 from app.images import ImageRejected, check_image
 from app.queue import STYLE_TASK
-from app.routes.submit import submit_job
+from app.routes.submit import WEBHOOK_FIELDS, submit_job
 from app.schemas import Init, Job, JobKind, StyleTransferParams
 from app.settings import Settings
 
@@ -52,9 +52,10 @@ def create_style_transfer(
         response=response,
         kind=JobKind.style_transfer,
         task=STYLE_TASK,
-        params=params.model_dump(mode="json"),
+        params=params.model_dump(mode="json", exclude=WEBHOOK_FIELDS),
         owner=owner,
         inputs=inputs,
+        webhook=params,
     )
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Response
 
 from app.deps import CallerDep, CeleryDep, SettingsDep, StoreDep
 from app.queue import FORECAST_TASK
-from app.routes.submit import submit_job
+from app.routes.submit import WEBHOOK_FIELDS, submit_job
 from app.schemas import Job, JobKind, WaveForecastRequest
 
 router = APIRouter(prefix="/v1/wave-forecasts", tags=["wave forecast"])
@@ -43,8 +43,9 @@ def create_wave_forecast(
         response=response,
         kind=JobKind.wave_forecast,
         task=FORECAST_TASK,
-        params=body.model_dump(mode="json", exclude_none=True),
+        params=body.model_dump(mode="json", exclude_none=True, exclude=WEBHOOK_FIELDS),
         owner=owner,
+        webhook=body,
     )
     deadline = time.monotonic() + prefer_wait(prefer)
     while time.monotonic() < deadline:
