@@ -223,7 +223,10 @@ def peer_forecast(name: str, series: Series, train: np.ndarray) -> Forecast:
 
 def ours_forecast(name: str, series: Series, train: np.ndarray) -> Forecast:
     """One of our models through the worker's call, on the whole multi-channel history."""
-    forecast = importlib.import_module("models.forecast")
+    try:
+        forecast = importlib.import_module("models.waves.forecast")
+    except ImportError:  # before the models/waves package
+        forecast = importlib.import_module("models.forecast")
     result = forecast.run_forecast(train, series.horizon, name, seed=0)
     bands = {lv: result.intervals[str(lv)] for lv in LEVELS}
     return result.forecast, bands, {"model": result.model, "metrics": result.metrics}
