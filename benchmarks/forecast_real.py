@@ -222,7 +222,12 @@ def peer_forecast(name: str, series: Series, train: np.ndarray) -> Forecast:
 
 
 def ours_forecast(name: str, series: Series, train: np.ndarray) -> Forecast:
-    """One of our models through the worker's call, on the whole multi-channel history."""
+    """One of our models through the worker's call, on the whole multi-channel history.
+
+    ``auto-nolstm`` is the ablation: the default's combination without its LSTM member.
+    """
+    if name == "auto-nolstm":
+        return _without_lstm(series, train)
     try:
         forecast = importlib.import_module("models.waves.forecast")
     except ImportError:  # before the models/waves package
@@ -230,6 +235,15 @@ def ours_forecast(name: str, series: Series, train: np.ndarray) -> Forecast:
     result = forecast.run_forecast(train, series.horizon, name, seed=0)
     bands = {lv: result.intervals[str(lv)] for lv in LEVELS}
     return result.forecast, bands, {"model": result.model, "metrics": result.metrics}
+
+
+def _without_lstm(series: Series, train: np.ndarray) -> Forecast:
+    combine = importlib.import_module("models.waves.combine")
+    intervals = importlib.import_module("models.waves.intervals")
+    comb = combine.Combination(series.horizon, use_lstm=False).fit(train)
+    mean = comb.predict_at(train, np.array([len(train)]), series.horizon)[0]
+    bands = intervals.conformal_intervals(mean, comb.actual - comb.backtest_forecast(), nonneg=train.min(0) >= 0)
+    return mean, {lv: bands[str(lv)] for lv in LEVELS}, {}
 
 
 # ----------------------------------------------------------------------------------------------- the run
