@@ -90,6 +90,12 @@ def _validate(series: np.ndarray, horizon: int) -> np.ndarray:
     return x
 
 
+def _scale(x: np.ndarray) -> np.ndarray:
+    """Per channel, 1, or the largest magnitude when it is so large (or small) that squares would overflow."""
+    peak = np.abs(x).max(axis=0)
+    return np.where((peak > 1e50) | ((peak > 0) & (peak < 1e-50)), peak, 1.0)
+
+
 def cache_key(series: np.ndarray, horizon: int, model: str, seed: int, extra: str = "") -> str:
     """Hash of everything that determines a trained network."""
     h = hashlib.sha256()
@@ -117,12 +123,18 @@ def run_forecast(
     _check_options(model, lstm_seed_steps, season_length)
     tracker = Tracker(on_progress=on_progress, should_stop=should_stop)
     tracker.report(0.0, "backtesting")
+    scale = _scale(x)  # (C,)
+    x = x / scale
     comb = backtest(x, horizon, model, seed, list(season_length), lstm_seed_steps, cache, tracker)
     ran = choose(model, comb)
     tracker.report(0.95, f"forecasting with {ran}")
     final = fit_final(x, horizon, comb)  # (H, C)
-    intervals = conformal_intervals(final, comb.actual - comb.backtest_forecast(), nonneg=x.min(axis=0) >= 0)
+    bands = conformal_intervals(final, comb.actual - comb.backtest_forecast(), nonneg=x.min(axis=0) >= 0)
+    intervals = {label: (lo * scale, hi * scale) for label, (lo, hi) in bands.items()}
     metrics = _metrics(model, ran, comb, time.perf_counter() - started)
+    if (scale != 1).any():
+        metrics["scaled_by"] = scale.tolist()  # the backtest errors are in these units
+    final = final * scale
     tracker.report(1.0, "done")
     return ForecastResult(forecast=final, intervals=intervals, model=ran, metrics=metrics)
 
