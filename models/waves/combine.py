@@ -60,6 +60,18 @@ def min_lstm_history(horizon: int) -> int:
     return n
 
 
+def _final(recipe: Member, model: Forecaster, x: np.ndarray) -> Forecaster:
+    """A weighted member for the forecast from the end: refitted on the whole history x.
+
+    The LSTM keeps the network that was scored; a member with ``refit`` updates what it chose on the
+    training part (the harmonic regression keeps its sinusoids) instead of searching again.
+    """
+    if recipe.lstm:
+        return model
+    refit = getattr(model, "refit", None)
+    return refit(x) if refit is not None else recipe.make().fit(x)
+
+
 @dataclass
 class Combination:
     """Backtest every member, weight the best per horizon bucket, forecast with the weighted members.
@@ -103,10 +115,7 @@ class Combination:
                 self.on_member((i + 1) / len(recipes))
         self.names = [r.name for r in recipes]
         self.weights = self._weigh(x[:split])
-        self.members = {}
-        for i, r in enumerate(recipes):
-            if self.weights[i].any():
-                self.members[r.name] = fitted[r.name] if r.lstm else r.make().fit(x)
+        self.members = {r.name: _final(r, fitted[r.name], x) for i, r in enumerate(recipes) if self.weights[i].any()}
         return self
 
     def _recipes(self, x: np.ndarray, split: int) -> list[Member]:

@@ -69,10 +69,13 @@ class View:
 
     def restore(self, paths: np.ndarray, origins: np.ndarray) -> np.ndarray:
         """Adjusted paths (O, H, C) starting at each origin -> the data's scale."""
-        key = (np.asarray(origins).tobytes(), paths.shape)
+        origins = np.asarray(origins)
+        key = (origins.tobytes(), paths.shape)
         if self._restore_key != key:  # every member restores at the same origins: compute the season once
-            t = (np.asarray(origins)[:, None] + np.arange(paths.shape[1])).ravel()
-            self._restore_key, self._restore_season = key, self._season(t).reshape(paths.shape)
+            first = int(origins.min())  # the paths overlap: the season over their span, then gathered
+            span = self._season(np.arange(first, int(origins.max()) + paths.shape[1]))  # (S, C)
+            self._restore_key = key
+            self._restore_season = span[origins[:, None] - first + np.arange(paths.shape[1])]  # (O, H, C)
         y = paths + self._restore_season
         return np.where(self.log, np.exp(np.clip(y, -700.0, 700.0)), y)
 
