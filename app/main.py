@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.fastpath import PollFastPath
 from app.queue import make_celery
 from app.routes import health, jobs, style_transfers, wave_forecasts, webhooks
 from app.settings import Settings, get_settings
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(redis.RedisError, redis_unavailable)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_middleware(ContentTypeGuard)
+    app.add_middleware(PollFastPath)  # outermost: a poll skips every layer it does not need
     for module in (style_transfers, wave_forecasts, jobs, webhooks, health):
         app.include_router(module.router)
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True, check_dir=False), name="web")

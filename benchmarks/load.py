@@ -106,23 +106,38 @@ def run_hey(target: str, connections: int, rate: int, seconds: int) -> dict[str,
             "p50": q(0.50), "p99": q(0.99), "p999": q(0.999), "errors": errors, "requests": len(rows)}  # fmt: skip
 
 
-def rate_matrix(url: str, rates: list[int], seconds: int) -> None:
+def rate_matrix(url: str, rates: list[int], seconds: int, api: psutil.Process | None) -> None:
+    """Each offered rate from 10 and 100 connections; with `api`, the API's CPU time per request too."""
     target = f"{url}/v1/jobs/{finished_job(url)}"
     print(f"GET /v1/jobs/{{id}} of a finished job, {seconds} s per run (hey -c C -q R/C)")
-    print("| offered req/s | connections | achieved req/s | p50 ms | p99 ms | p99.9 ms | errors |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("| path | offered req/s | connections | achieved req/s | p50 ms | p99 ms | p99.9 ms | API CPU/request "
+          "| errors |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    # The same request with a query string skips the fast path (app/fastpath.py): the framework's own route.
+    paths = [("fast path", target), ("framework", target + "?via=framework")]
     for rate in rates:
         for connections in (10, 100):
-            r = run_hey(target, connections, rate, seconds)
-            print(f"| {r['offered']:.0f} | {connections} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | "
-                  f"{r['p999']:.2f} | {r['errors']:.0f} of {r['requests']:.0f} |", flush=True)  # fmt: skip
+            for name, path in paths:
+                before = cpu_seconds(api) if api else 0.0
+                r = run_hey(path, connections, rate, seconds)
+                cpu = f"{1e6 * (cpu_seconds(api) - before) / max(r['requests'], 1):.0f} µs" if api else ""
+                print(f"| {name} | {r['offered']:.0f} | {connections} | {r['rps']:.0f} | {r['p50']:.2f} | "
+                      f"{r['p99']:.2f} | {r['p999']:.2f} | {cpu} | {r['errors']:.0f} of {r['requests']:.0f} |",
+                      flush=True)  # fmt: skip
 
 
 def api_process(stack: Stack) -> psutil.Process:
-    """The uvicorn process of the stack (the one that serves requests)."""
-    proc = psutil.Process(next(p.pid for name, p in stack.procs if name == "api"))
-    children = proc.children(recursive=True)
-    return children[0] if children else proc
+    """The API's process (uvicorn; its children are the serving processes when there are several)."""
+    return psutil.Process(next(p.pid for name, p in stack.procs if name == "api"))
+
+
+def cpu_seconds(proc: psutil.Process) -> float:
+    """User + system CPU seconds of a process and its children, alive now."""
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        times = p.cpu_times()
+        total += times.user + times.system
+    return total
 
 
 def submit_style(url: str, content: Path, style: Path, size: int, iterations: int) -> str:
@@ -164,14 +179,13 @@ def sse_vs_polling(stack: Stack, n: int, content: Path, style: Path, size: int, 
     api = api_process(stack)
     for mode in ("sse", "poll"):
         job = submit_style(stack.url, content, style, size, iterations)
-        before, t0 = api.cpu_times(), time.monotonic()
+        before, t0 = cpu_seconds(api), time.monotonic()
         target = f"{stack.url}/v1/jobs/{job}"
         if mode == "sse":
             counts = asyncio.run(_clients(n, lambda c, t=target: _follow_sse(c, f"{t}/events")))
         else:
             counts = asyncio.run(_clients(n, lambda c, t=target: _poll(c, t, 0.1)))
-        after, wall = api.cpu_times(), time.monotonic() - t0
-        cpu = (after.user + after.system) - (before.user + before.system)
+        cpu, wall = cpu_seconds(api) - before, time.monotonic() - t0
         unit = "events" if mode == "sse" else "polls"
         print(f"{mode:4s}: {n} clients to the end of a {wall:.1f} s job; API CPU {cpu:.2f} s "
               f"({100 * cpu / wall:.0f}% of one core); {sum(counts)} {unit} in all, {min(counts)}-{max(counts)} "
@@ -204,7 +218,8 @@ def main() -> None:
         url = stack.url
     try:
         if args.rates:
-            rate_matrix(url, [int(r) for r in args.rates.split(",")], args.seconds)
+            rate_matrix(url, [int(r) for r in args.rates.split(",")], args.seconds,
+                        api_process(stack) if stack else None)  # fmt: skip
             return
         if args.sse:
             assert stack is not None, "--sse measures the API process it starts: no --url"
