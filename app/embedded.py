@@ -42,18 +42,21 @@ def start_redis(data_dir: Path, port: int | None = None) -> tuple[subprocess.Pop
     port = port or free_port()
     conf = redis_dir / "redis.conf"
     conf.write_text(
-        "\n".join([
-            "bind 127.0.0.1",
-            f"port {port}",
-            f"dir {redis_dir.resolve()}",
-            "appendonly yes",
-            "appendfsync everysec",
-            "save 300 1",
-            "protected-mode yes",
-            "daemonize no",
-            f"logfile {(redis_dir / 'redis.log').resolve()}",
-        ]) + "\n"
-    )  # fmt: skip
+        "\n".join(
+            [
+                "bind 127.0.0.1",
+                f"port {port}",
+                f"dir {redis_dir.resolve()}",
+                "appendonly yes",
+                "appendfsync everysec",
+                "save 300 1",
+                "protected-mode yes",
+                "daemonize no",
+                f"logfile {(redis_dir / 'redis.log').resolve()}",
+            ]
+        )
+        + "\n"
+    )
     proc = subprocess.Popen([redis_server_binary(), str(conf)], start_new_session=True)
     url = f"redis://127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
@@ -100,8 +103,9 @@ def run_all(*, host: str, port: int, data_dir: Path, workers: int, redis_url: st
             children.append((f"worker{i + 1}", subprocess.Popen(cmd, env=env, start_new_session=True)))
         hooks = subprocess.Popen(webhook_worker_argv(sys.executable), env=env, start_new_session=True)
         children.append(("webhooks", hooks))
-        api = subprocess.Popen(child_command("api", "--host", host, "--port", str(port)), env=env,
-                               start_new_session=True)  # fmt: skip
+        api = subprocess.Popen(
+            child_command("api", "--host", host, "--port", str(port)), env=env, start_new_session=True
+        )
         children.append(("api", api))
         log.info("stylewave serving on http://%s:%d  (Ctrl-C stops everything)", host, port)
         while not stopping:
