@@ -13,7 +13,8 @@ import json
 import re
 
 import redis
-from starlette.types import ASGIApp, Receive, Scope, Send
+from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from app.deps import UNAUTHORIZED, owner_of
 
@@ -21,8 +22,11 @@ _JOB_PATH = re.compile(r"/v1/jobs/([0-9a-f]{32})")
 
 
 class PollFastPath:
-    def __init__(self, app: ASGIApp) -> None:
+    """Wraps the whole app (outside even its error and body-limit layers); takes only plain job polls."""
+
+    def __init__(self, app: FastAPI) -> None:
         self.app = app
+        self.state = app.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         plain_get = scope["type"] == "http" and scope["method"] == "GET" and not scope.get("query_string")
@@ -30,7 +34,7 @@ class PollFastPath:
         if match is None:
             await self.app(scope, receive, send)
             return
-        state = scope["app"].state
+        state = self.state
         headers = dict(scope["headers"])
         owner = owner_of(headers.get(b"authorization", b"").decode("latin-1"), state.settings.api_key_set)
         if owner is None:

@@ -80,8 +80,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(redis.RedisError, redis_unavailable)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_middleware(ContentTypeGuard)
-    app.add_middleware(PollFastPath)  # outermost: a poll skips every layer it does not need
     for module in (style_transfers, wave_forecasts, jobs, webhooks, health):
         app.include_router(module.router)
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True, check_dir=False), name="web")
     return app
+
+
+def create_server_app() -> PollFastPath:
+    """What uvicorn serves: the app behind the polling fast path (app/fastpath.py)."""
+    return PollFastPath(create_app())

@@ -8,9 +8,9 @@
 `--rates` runs `hey -c C -q R/C` (Debian package `hey`; its `-q` is per connection) for each offered rate R
 from 10 and from 100 connections, and reads every request's latency (`-o csv`) for p50, p99 and p99.9.
 
-`--sse N` runs the same style job twice on the service it started: once followed by N event-stream clients,
-once polled by N clients at 10 requests/s each (the polling path's usual rate), and reports the API process's
-CPU seconds for each, and their ratio.
+`--sse N` runs the same style job twice on the service it started: once followed by N event-stream clients
+to its end, once polled by N clients at 10 requests/s each (`hey`, for as long as the first run took), and
+reports the API's CPU seconds for each, and their ratio.
 
 The load generator is `wrk` (Debian package) when present: it is written in C, so it takes far less of
 the machine's CPU from the server than a Python client would. Without it, an asyncio + httpx generator
@@ -159,15 +159,6 @@ async def _follow_sse(client: httpx.AsyncClient, url: str) -> int:
     return events
 
 
-async def _poll(client: httpx.AsyncClient, url: str, interval: float) -> int:
-    polls = 0
-    while True:
-        polls += 1
-        if (await client.get(url)).json()["status"] in ("succeeded", "failed", "canceled"):
-            return polls
-        await asyncio.sleep(interval)
-
-
 async def _clients(n: int, make: Any) -> list[int]:
     limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
@@ -175,24 +166,24 @@ async def _clients(n: int, make: Any) -> list[int]:
 
 
 def sse_vs_polling(stack: Stack, n: int, content: Path, style: Path, size: int, iterations: int) -> None:
-    """N clients follow one running style job over SSE, then N poll another at 10/s: the API's CPU for each."""
+    """N clients follow a running style job over SSE to its end; then N poll another one at 10 requests/s each
+    (with `hey`, for as long as the first job ran). The API's CPU seconds for each, and their ratio."""
     api = api_process(stack)
-    for mode in ("sse", "poll"):
-        job = submit_style(stack.url, content, style, size, iterations)
-        before, t0 = cpu_seconds(api), time.monotonic()
-        target = f"{stack.url}/v1/jobs/{job}"
-        if mode == "sse":
-            counts = asyncio.run(_clients(n, lambda c, t=target: _follow_sse(c, f"{t}/events")))
-        else:
-            counts = asyncio.run(_clients(n, lambda c, t=target: _poll(c, t, 0.1)))
-        cpu, wall = cpu_seconds(api) - before, time.monotonic() - t0
-        unit = "events" if mode == "sse" else "polls"
-        print(f"{mode:4s}: {n} clients to the end of a {wall:.1f} s job; API CPU {cpu:.2f} s "
-              f"({100 * cpu / wall:.0f}% of one core); {sum(counts)} {unit} in all, {min(counts)}-{max(counts)} "
-              f"per client", flush=True)  # fmt: skip
-        if mode == "sse":
-            sse_cpu = cpu
-    print(f"polling / SSE API CPU: {cpu / max(sse_cpu, 1e-9):.1f}x")
+    job = submit_style(stack.url, content, style, size, iterations)
+    before, t0 = cpu_seconds(api), time.monotonic()
+    counts = asyncio.run(_clients(n, lambda c: _follow_sse(c, f"{stack.url}/v1/jobs/{job}/events")))
+    sse_cpu, wall = cpu_seconds(api) - before, time.monotonic() - t0
+    print(f"sse : {n} clients to the end of a {wall:.1f} s job: API CPU {sse_cpu:.2f} s ({100 * sse_cpu / wall:.1f}% "
+          f"of one core); {sum(counts)} events in all, {min(counts)}-{max(counts)} per client", flush=True)  # fmt: skip
+
+    job = submit_style(stack.url, content, style, size, iterations)
+    before = cpu_seconds(api)
+    polled = run_hey(f"{stack.url}/v1/jobs/{job}", n, 10 * n, max(1, round(wall)))
+    poll_cpu = cpu_seconds(api) - before
+    print(f"poll: {n} clients at 10/s for {round(wall)} s: API CPU {poll_cpu:.2f} s ({100 * poll_cpu / wall:.1f}% of "
+          f"one core); {polled['requests']:.0f} polls, p50 {polled['p50']:.1f} ms, p99 {polled['p99']:.1f} ms",
+          flush=True)  # fmt: skip
+    print(f"polling / SSE API CPU: {poll_cpu / max(sse_cpu, 1e-9):.1f}x")
 
 
 def main() -> None:
