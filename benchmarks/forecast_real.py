@@ -12,6 +12,10 @@ sMAPE, the coverage of the 80% and 95% intervals, seconds per forecast, and MASE
     .venv/bin/python benchmarks/forecast_real.py                      # everything, ~10 min on 2 cores
     .venv/bin/python benchmarks/forecast_real.py --ours auto,lstm --series airline,lynx --max-origins 5
     .venv/bin/python benchmarks/forecast_real.py --json out.json      # also write every figure as JSON
+    .venv/bin/python benchmarks/forecast_real.py --merge a.json b.json  # one table from runs split by series
+
+A long run can be split (by series, or peers apart from ours) into runs that each write ``--json``; ``--merge``
+prints the tables of their union, a later file's figures replacing an earlier one's for the same series and model.
 """
 
 from __future__ import annotations
@@ -91,8 +95,8 @@ def synthetic_waves(history: int = 5000, horizon: int = 200, extra_origins: int 
     return Series("waves", "synthetic", values, horizon, [], 1, channel_seasons=seasons)
 
 
-def load_series(names: list[str] | None) -> list[Series]:
-    """The benchmark's series; a name list keeps only those."""
+def load_series(names: list[str] | None, max_origins: int = 10) -> list[Series]:
+    """The benchmark's series with their origins; a name list keeps only those."""
     makers: dict[str, Callable[[], Series]] = {
         "airline": lambda: Series("airline", "monthly", _pmdarima("airpassengers"), 18, [12], 12),
         "wineind": lambda: Series("wineind", "monthly", _pmdarima("wineind"), 18, [12], 12),
@@ -116,6 +120,10 @@ def load_series(names: list[str] | None) -> list[Series]:
         s = makers[name]()
         if s.values.ndim == 1:
             s.values = s.values[:, None]
+        min_train = max(24, 2 * s.horizon, 2 * max(s.seasons, default=1))  # two seasons for MSTL
+        if s.freq == "synthetic":
+            min_train = len(s.values) - s.horizon * 5  # a 5000-step history at the first origin
+        s.origins = rolling_origins(len(s.values), s.horizon, min_train, max_origins)
         out.append(s)
     return out
 
@@ -381,6 +389,30 @@ def _overall(
     out["overall"][label] = {"models": table, "best_statsforecast": best_peer}
 
 
+def merge(paths: list[str], max_origins: int) -> None:
+    """Print the tables of several runs' --json figures as one run's (per-series means, as the runs averaged them)."""
+    figures: dict[str, dict[str, dict]] = {}
+    for path in paths:
+        with open(path) as f:
+            for name, models in json.load(f)["series"].items():
+                figures.setdefault(name, {}).update(models)
+    all_series = [s for s in load_series(None, max_origins) if s.name in figures]
+    names = list(dict.fromkeys(n for s in all_series for n in figures[s.name]))
+    results: dict[str, dict[str, Cell]] = {}
+    for s in all_series:
+        results[s.name] = {}
+        for n in names:
+            fig = figures[s.name].get(n)
+            cell = results[s.name][n] = Cell(failed="" if fig else "not run")
+            if fig and fig["failed"]:
+                cell.failed = fig["failed"]
+            elif fig:
+                cover = {80: fig["cover80"], 95: fig["cover95"]}
+                cell.rows.append(Scored(fig["mase"], fig["smape"], cover, fig["buckets"], fig["seconds"]))
+    print(f"merged from: {', '.join(paths)}")
+    report(all_series, results, names)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--series", default="", help="comma list of series names (default: all)")
@@ -388,14 +420,13 @@ def main() -> None:
     parser.add_argument("--peers", default=",".join(PEERS), help="comma list of statsforecast models ('' for none)")
     parser.add_argument("--max-origins", type=int, default=10, help="origins per series at most (0: all)")
     parser.add_argument("--json", default=None, help="also write every figure to this JSON file")
+    parser.add_argument("--merge", nargs="+", default=None, help="print the tables of these --json files' union")
     args = parser.parse_args()
+    if args.merge:
+        merge(args.merge, args.max_origins)
+        return
 
-    all_series = load_series([s for s in args.series.split(",") if s] or None)
-    for s in all_series:
-        min_train = max(24, 2 * s.horizon, 2 * max(s.seasons, default=1))  # two seasons for MSTL
-        if s.freq == "synthetic":
-            min_train = len(s.values) - s.horizon * 5  # a 5000-step history at the first origin
-        s.origins = rolling_origins(len(s.values), s.horizon, min_train, args.max_origins)
+    all_series = load_series([s for s in args.series.split(",") if s] or None, args.max_origins)
 
     models: dict[str, Callable[[Series, np.ndarray], Forecast]] = {}
     for p in [p for p in args.peers.split(",") if p]:

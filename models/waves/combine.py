@@ -40,6 +40,19 @@ def bucket_slices(horizon: int) -> list[slice]:
     return [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
 
 
+def _weights(err: np.ndarray, size: int) -> np.ndarray:
+    """(M, H, C) from absolute errors (M, K, H, C): per bucket and channel, inverse squared mean error of the best."""
+    m, _, h, chans = err.shape
+    weights = np.zeros((m, h, chans))
+    for sl in bucket_slices(h):
+        score = err[:, :, sl, :].mean(axis=(1, 2))  # (M, C)
+        for c in range(chans):
+            top = np.argsort(score[:, c], kind="stable")[:size]
+            w = 1.0 / np.maximum(score[top, c], 1e-12) ** 2
+            weights[top, sl, c] = (w / w.sum())[:, None]
+    return weights
+
+
 def backtest_split(n: int, horizon: int, channels: int = 1) -> int:
     """The first backtest origin: members are fitted on series[:split] and scored at split .. n - horizon.
 
@@ -139,18 +152,11 @@ class Combination:
 
     def _weigh(self, train: np.ndarray) -> np.ndarray:
         """(M, H, C): per bucket and channel, inverse squared MASE-like error over the TOP_K best members."""
-        h, chans = self.horizon, train.shape[1]
-        weights = np.zeros((len(self.names), h, chans))
+        chans = train.shape[1]
         scale = np.mean(np.abs(np.diff(train, axis=0)), axis=0) if len(train) > 1 else np.ones(chans)
         scale = np.where(scale > 0, scale, 1.0)  # (C,)
         err = np.stack([np.abs(self.backtest[n] - self.actual) / scale for n in self.names])  # (M, K, H, C)
-        for sl in bucket_slices(h):
-            score = err[:, :, sl, :].mean(axis=(1, 2))  # (M, C)
-            for c in range(chans):
-                top = np.argsort(score[:, c], kind="stable")[:TOP_K]
-                w = 1.0 / np.maximum(score[top, c], 1e-12) ** 2
-                weights[top, sl, c] = (w / w.sum())[:, None]
-        return weights
+        return _weights(err, TOP_K)
 
     def backtest_forecast(self) -> np.ndarray:
         """The combination's own forecasts at the backtest origins: (K, H, C)."""

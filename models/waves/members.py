@@ -146,12 +146,19 @@ class Member:
 
 
 def classical_members(periods: list[list[float]], views: Views, n: int, positive: bool) -> list[Member]:
-    """Persistence, seasonal naive, AR, Holt-Winters and harmonic on the raw series; ES, Theta, AR adjusted."""
+    """Persistence, seasonal naive (main and longest period), AR, Holt-Winters and harmonic on the raw series;
+    ES, Theta and AR on the adjusted views."""
     mains = {int(round(p[0])) if p else 1 for p in periods}
     main = mains.pop() if len(mains) == 1 else 1  # seasonal naive and Holt-Winters need one shared period
     out = [Member("persistence", lambda: SeasonalNaive(1)), Member("ar", lambda: AutoAR(max_order=32))]
     if main > 1:
         out.append(Member("seasonal_naive", lambda: SeasonalNaive(main)))
+    longs = {int(round(max(p))) if p else 1 for p in periods}
+    longest = longs.pop() if len(longs) == 1 else 1
+    if longest > main and n >= 2 * longest:
+        # The longest season repeats every shorter one that divides it (a week holds its days), and the
+        # profile of its last cycle evolves with the series, which the Fourier views' fitted profile does not.
+        out.append(Member("seasonal_naive_long", lambda: SeasonalNaive(longest)))
     if 2 <= main <= MAX_HOLT_WINTERS_PERIOD and n >= 3 * main:
         out.append(Member("holt_winters", lambda: HoltWinters(main)))
         if positive:
