@@ -3,8 +3,9 @@
 M4's lesson is that combinations beat single models. Every member (see `members`) is fitted on the start of
 the history and scored at rolling origins over its end (the backtest). Each horizon bucket (steps 1-10%,
 10-50%, 50-100% of the horizon) then takes, per channel, an inverse-error weighted mean of the ``TOP_K``
-members that scored best there (squared errors, sharper with many origins: `power`). The chosen classical members are refitted on the whole history;
-the LSTM keeps the network that was scored, so its backtest is exactly the model that forecasts.
+members that scored best there (squared errors, sharper with many origins: `power`). The chosen classical
+members are refitted on the whole history; the LSTM keeps the network that was scored, so its backtest is
+exactly the model that forecasts.
 """
 
 from __future__ import annotations
