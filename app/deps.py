@@ -13,7 +13,7 @@ from celery import Celery
 from fastapi import Depends, HTTPException, Request
 
 from app.settings import Settings
-from app.store import JobStore
+from app.store import JobStore, is_job_id
 
 
 async def get_settings_dep(request: Request) -> Settings:
@@ -50,3 +50,16 @@ async def get_caller(request: Request, settings: SettingsDep) -> str:
 
 
 CallerDep = Annotated[str, Depends(get_caller)]
+
+
+async def get_job_id(job_id: str) -> str:
+    """The `{job_id}` of a path, when it has the shape of a job id (32 hex digits); 404 otherwise.
+
+    Checked before any Redis key is built from it, so `GET /v1/jobs/<id>:result` is an unknown job.
+    """
+    if not is_job_id(job_id):
+        raise HTTPException(404, f"no job {job_id[:64]}")
+    return job_id
+
+
+JobIdDep = Annotated[str, Depends(get_job_id)]

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 40_000_000
+    max_request_pixels: int = Field(
+        default=100_000_000, description="All of a request's images together, from their headers (413 above)."
+    )
     max_size: int = 2048
     max_iterations: int = 10_000
     max_queued: int = 100

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping
@@ -73,9 +74,21 @@ class TransitionError(Exception):
     """The job is not in a status that allows the requested transition."""
 
 
+class UnknownJob(TransitionError):
+    """No such job: the id is unknown, or not of the shape of a job id at all."""
+
+
+JOB_ID = re.compile(r"[0-9a-f]{32}")
+
+
 def new_job_id() -> str:
     """A random, unguessable id: 32 hex digits = 128 bits from the OS's CSPRNG."""
     return secrets.token_hex(16)
+
+
+def is_job_id(value: str) -> bool:
+    """Whether `value` has the shape of a job id; anything else must never reach a Redis key."""
+    return JOB_ID.fullmatch(value) is not None
 
 
 class JobStore:
@@ -112,6 +125,8 @@ class JobStore:
     # ---- keys -------------------------------------------------------------------------------------------
     @staticmethod
     def _key(job_id: str, suffix: str = "") -> str:
+        if not is_job_id(job_id):  # e.g. `<id>:result` would otherwise name another key of the job
+            raise UnknownJob(f"not a job id: {job_id[:40]!r}")
         return f"{PREFIX}job:{job_id}{':' + suffix if suffix else ''}"
 
     # ---- creation and reads ------------------------------------------------------------------------------
@@ -152,6 +167,8 @@ class JobStore:
 
     def get(self, job_id: str, owner: str | None = None) -> Job | None:
         """The record, with its live queue position; None when unknown or owned by someone else."""
+        if not is_job_id(job_id):
+            return None
         job = self._owned(self.r.get(self._key(job_id)), owner)
         if job is not None and job.status is JobStatus.queued:
             job.queue_position = self._position(self.r.zrank(self._queue_key(job), job.id))
@@ -160,6 +177,8 @@ class JobStore:
     async def aget(self, job_id: str, owner: str | None = None) -> Job | None:
         """`get` on the asyncio client, so that polling never waits for a thread."""
         assert self.ar is not None, "JobStore.from_url creates the asyncio client"
+        if not is_job_id(job_id):
+            return None
         job = self._owned(await self.ar.get(self._key(job_id)), owner)
         if job is not None and job.status is JobStatus.queued:
             job.queue_position = self._position(await self.ar.zrank(self._queue_key(job), job.id))
@@ -286,7 +305,7 @@ class JobStore:
                     pipe.watch(key)
                     raw = pipe.get(key)
                     if raw is None:
-                        raise TransitionError(f"job {job_id} does not exist")
+                        raise UnknownJob(f"job {job_id} does not exist")
                     job = Job.model_validate_json(raw)
                     if job.status not in allowed:
                         raise TransitionError(f"job {job_id} is {job.status.value}")
@@ -424,7 +443,7 @@ class JobStore:
         an unknown job, or another owner's. Blocking reads are XREAD on the asyncio client: no thread per
         follower, and a follower that is cancelled (its client went away) leaves no read behind.
         """
-        snapshot = await self._snapshot(job_id, owner)
+        snapshot = await self._snapshot(job_id, owner) if is_job_id(job_id) else None
         if snapshot is None:
             return
         job, latest, first = snapshot
