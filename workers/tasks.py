@@ -39,7 +39,7 @@ def wave_forecast(job_id: str, params: dict[str, Any]) -> None:
         if run is None:
             return
         request = validate_forecast_request(params, settings)
-        out = forecast_job(request, cache=store().model_cache(), listener=run)
+        out = forecast_job(request, cache=store().model_cache(run.job.owner), listener=run)
         run.succeed(out.metrics, out.outputs)
 
 

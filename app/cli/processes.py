@@ -45,7 +45,7 @@ def api(
     setup_logging()
     s = get_settings()
     uvicorn.run(
-        "app.main:create_app",
+        "app.main:create_server_app",
         factory=True,
         host=host or s.host,
         port=port or s.port,

@@ -7,14 +7,14 @@ import re
 import time
 
 import pytest
-from PIL import Image
 from celery.exceptions import SoftTimeLimitExceeded
+from PIL import Image
 
 from app.schemas import Job, JobKind, JobStatus, WorkerInfo
 from app.settings import Settings
 from app.store import JobStore
-from models.progress import Tracker
 from app.validation import validate_style_request
+from models.progress import Tracker
 from workers.runner import JobRun, job_run
 
 WORKER = WorkerInfo(host="test-host", pid=4242)
