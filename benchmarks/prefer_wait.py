@@ -72,10 +72,8 @@ async def run(url: str, waiters: int, wait: int, rounds: int) -> None:
     print(f"{'path':<10} {'idle p50':>9} {'idle max':>9} {'busy p50':>9} {'busy max':>9} {'ratio p50':>9}  (ms)")
     for path in PROBES:
         a, b = idle[path], busy[path]
-        ratio = statistics.median(b) / statistics.median(a)
-        print(
-            f"{path:<10} {statistics.median(a):9.1f} {max(a):9.1f} {statistics.median(b):9.1f} {max(b):9.1f} {ratio:9.2f}"
-        )
+        p50a, p50b = statistics.median(a), statistics.median(b)
+        print(f"{path:<10} {p50a:9.1f} {max(a):9.1f} {p50b:9.1f} {max(b):9.1f} {p50b / p50a:9.2f}")
 
 
 def main() -> None:
