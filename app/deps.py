@@ -1,17 +1,18 @@
 """FastAPI dependencies, as Annotated aliases: settings, the job store, the task sender and the caller.
 
-They do no I/O, so they are `async def`: FastAPI then calls them on the event loop instead of sending each
-one through the thread pool, which is most of the cost of a cheap request such as polling a job.
+They are `async def` (their only I/O, at the first use of an API key in a process, is awaited): FastAPI then
+calls them on the event loop instead of sending each one through the thread pool, which is most of the cost
+of a cheap request such as polling a job.
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated
 
 from celery import Celery
 from fastapi import Depends, HTTPException, Request
 
+from app.owners import Owners
 from app.settings import Settings
 from app.store import JobStore, is_job_id
 
@@ -34,7 +35,7 @@ CeleryDep = Annotated[Celery, Depends(get_celery)]
 
 
 async def get_caller(request: Request, settings: SettingsDep) -> str:
-    """The owner id of this request: a hash of its API key, or `public` when the service is open."""
+    """The owner id of this request: an HMAC of its API key (app/owners.py), or `public` on an open service."""
     keys = settings.api_key_set
     if not keys:
         return "public"
@@ -46,7 +47,8 @@ async def get_caller(request: Request, settings: SettingsDep) -> str:
             "missing or unknown API key: send `Authorization: Bearer <key>`",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    return hashlib.sha256(token.strip().encode()).hexdigest()[:32]
+    owners: Owners = request.app.state.owners
+    return await owners.id_of(token.strip())
 
 
 CallerDep = Annotated[str, Depends(get_caller)]

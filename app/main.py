@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.csv_body import CSVForecastBody
 from app.logs import new_error_id
+from app.owners import Owners
 from app.queue import make_celery
 from app.routes import docs, health, jobs, style_transfers, wave_forecasts, webhooks
 from app.security import HttpDefaults, JsonBodyLimit
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = JobStore.from_url(
         settings.broker_url, settings.result_ttl_seconds, notify=queue_delivery(app.state.celery)
     )
+    app.state.owners = Owners(settings, app.state.store)
     app.add_exception_handler(redis.RedisError, redis_unavailable)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(Exception, internal_error)

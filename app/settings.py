@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     worker_heartbeat_seconds: float = 5.0
 
     api_keys: str = Field(default="", description="Comma list; empty means the service is open.")
+    owner_secret: str | None = Field(
+        default=None, description="HMAC key of owner ids (app/owners.py); unset: generated once, kept in Redis."
+    )
     metrics_public: bool = Field(default=False, description="Serve /metrics without a key even when keys are set.")
     allowed_hosts: str = Field(
         default="", description="Comma list of Host names served besides localhost (`*.example.com`, or `*`)."

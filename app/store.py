@@ -239,6 +239,40 @@ class JobStore:
             self.r.zrem(key, *expired)
         return [j for j in jobs if j is not None]
 
+    def migrate_owner(self, old: str, new: str) -> int:
+        """Move every job of owner id `old` to `new` (record, owner index, queued share); how many moved."""
+        entries = self.r.zrange(f"{PREFIX}owner:{old}", 0, -1, withscores=True)
+        for raw_id, created in entries:
+            job_id = raw_id.decode()
+            self._set_owner(job_id, old, new)
+            pipe = self.r.pipeline()
+            pipe.zadd(f"{PREFIX}owner:{new}", {job_id: created})
+            if self.r.zscore(f"{PREFIX}queued_by:{old}", job_id) is not None:
+                pipe.zadd(f"{PREFIX}queued_by:{new}", {job_id: created})
+            pipe.execute()
+        if entries:
+            self.r.delete(f"{PREFIX}owner:{old}", f"{PREFIX}queued_by:{old}")
+            log.info("moved %d jobs to an owner's new id", len(entries))
+        return len(entries)
+
+    def _set_owner(self, job_id: str, old: str, new: str) -> None:
+        key = self._key(job_id)
+        with self.r.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    job = Job.model_validate_json(raw) if raw is not None else None
+                    if job is None or job.owner != old:
+                        return
+                    job.owner = new
+                    pipe.multi()
+                    pipe.set(key, self._dump(job), keepttl=True)
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue
+
     def queued_count(self, owner: str | None = None) -> int:
         """Jobs waiting: all of them, or one owner's."""
         if owner is not None:
