@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 
 from starlette.datastructures import Headers
-from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.settings import Settings
@@ -115,13 +115,19 @@ class HttpDefaults:
         await self.app(scope, receive, send_with_headers)
 
 
+class _TooLarge(HTTPException):
+    """Raised from `receive`: an HTTPException, so that the framework answers it (413) as it reads the body."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(413, detail)
+
+
 class JsonBodyLimit:
-    """413 for a JSON body over `max_json_bytes`; inside the app-wide cap, which it lowers for JSON bodies."""
+    """413 for a JSON body over `max_json_bytes` (the app-wide cap, `max_upload_bytes`, is for uploads)."""
 
     def __init__(self, app: ASGIApp, max_json_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_json_bytes
-        self.limited = RequestBodyLimitMiddleware(app, max_json_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
@@ -134,7 +140,35 @@ class JsonBodyLimit:
             return
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_bytes:
-            detail = f"the JSON body of {int(length)} bytes exceeds the limit of {self.max_bytes} bytes"
-            await _send_json(send, 413, detail)
+            await _send_json(send, 413, self._detail(int(length)))
             return
-        await self.limited(scope, receive, send)  # no Content-Length: counted as it streams in
+        await self._counted(scope, receive, send)
+
+    async def _counted(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Without a Content-Length (chunked): count the body as it streams in, and stop at the cap."""
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise _TooLarge(self._detail(seen, more=True))
+            return message
+
+        async def watching_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, watching_send)
+        except _TooLarge as exc:  # read outside a route (one that does not catch it): answer here
+            if started:
+                raise
+            await _send_json(send, 413, exc.detail)
+
+    def _detail(self, size: int, more: bool = False) -> str:
+        body = "the JSON body" if more else f"the JSON body of {size} bytes"
+        return f"{body} exceeds the limit of {self.max_bytes} bytes"
