@@ -153,7 +153,7 @@ def test_a_foreign_host_header_is_refused(service: Stack) -> None:
 
 def test_docs_come_from_the_service_and_name_no_other_host(client: httpx.Client) -> None:
     html = client.get("/docs").text
-    assert "http://" not in html and "https://" not in html and "//" not in html.replace("<!doctype", "")
+    assert "//" not in html  # no http://, https:// or protocol-relative address
     for asset in ("docs-assets/swagger-ui-bundle.js", "docs-assets/swagger-ui.css", "docs-init.js"):
         assert client.get("/" + asset).status_code == 200, asset
     assert client.get("/redoc").status_code == 404
@@ -262,8 +262,10 @@ def test_the_model_cache_is_per_key(locked: Stack) -> None:
     locked.start_worker(name="cache@%h")
     try:
         with as_key(locked, "key-a") as a, as_key(locked, "key-b") as b:
-            for job in a.get("/v1/jobs").json()["jobs"] + b.get("/v1/jobs").json()["jobs"]:
-                (a if job in a.get("/v1/jobs").json()["jobs"] else b).delete(f"/v1/jobs/{job['id']}")
+            for client in (a, b):  # the fairness test's jobs, still queued: out of the worker's way
+                for job in client.get("/v1/jobs").json()["jobs"]:
+                    if job["status"] == "queued":
+                        client.delete(f"/v1/jobs/{job['id']}")
             first = wait_for(a, a.post("/v1/wave-forecasts", json=body).json()["id"], {"succeeded"}, 180)
             again = wait_for(a, a.post("/v1/wave-forecasts", json=body).json()["id"], {"succeeded"}, 180)
             other = wait_for(b, b.post("/v1/wave-forecasts", json=body).json()["id"], {"succeeded"}, 180)
