@@ -34,21 +34,26 @@ StoreDep = Annotated[JobStore, Depends(get_store)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]
 
 
-async def get_caller(request: Request, settings: SettingsDep) -> str:
-    """The owner id of this request: an HMAC of its API key (app/owners.py), or `public` on an open service."""
-    keys = settings.api_key_set
+UNAUTHORIZED = "missing or unknown API key: send `Authorization: Bearer <key>`"
+
+
+async def owner_of(authorization: str, keys: frozenset[str], owners: Owners) -> str | None:
+    """The owner id for an Authorization header: its key's HMAC id, `public` on an open service, else None."""
     if not keys:
         return "public"
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or token.strip() not in keys:
-        raise HTTPException(
-            401,
-            "missing or unknown API key: send `Authorization: Bearer <key>`",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    owners: Owners = request.app.state.owners
-    return await owners.id_of(token.strip())
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or token not in keys:
+        return None
+    return await owners.id_of(token)
+
+
+async def get_caller(request: Request, settings: SettingsDep) -> str:
+    """The owner id of this request (`owner_of`); 401 without a known key."""
+    owner = await owner_of(request.headers.get("authorization", ""), settings.api_key_set, request.app.state.owners)
+    if owner is None:
+        raise HTTPException(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
+    return owner
 
 
 CallerDep = Annotated[str, Depends(get_caller)]

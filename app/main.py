@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.csv_body import CSVForecastBody
+from app.fastpath import PollFastPath
 from app.logs import new_error_id
 from app.owners import Owners
 from app.queue import make_celery
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def create_server_app(settings: Settings | None = None) -> HttpDefaults:
-    """What uvicorn serves: the app inside the Host check and the default headers (app/security.py)."""
+    """What uvicorn serves: the Host check and default headers (app/security.py) around the polling fast
+    path (app/fastpath.py) around the app, so that every answer, the fast path's too, passes the first."""
     settings = settings or get_settings()
-    return HttpDefaults(create_app(settings), settings)
+    return HttpDefaults(PollFastPath(create_app(settings)), settings)

@@ -19,7 +19,8 @@ import pytest
 import redis
 from PIL import Image
 
-from app.main import create_app
+from app.fastpath import PollFastPath
+from app.main import create_app, create_server_app
 from app.queue import STYLE_TASK, make_celery
 from app.schemas import JobKind, StyleTransferParams
 from app.settings import Settings
@@ -173,6 +174,19 @@ def test_a_json_body_over_the_cap_is_413_with_or_without_a_length(client: httpx.
     assert streamed.status_code == 413 and "detail" in streamed.json()
 
 
+def test_a_csv_body_over_the_json_cap_is_413_as_text_or_as_a_form(client: httpx.Client) -> None:
+    """A CSV request becomes a JSON one (app/csv_body.py), so the JSON cap holds for it too, not the upload cap."""
+    limit = Settings().max_json_bytes
+    csv = b"v\n" + b"1.5\n" * ((limit + 128 * 1024) // 4)  # past the room the form gets for its fields
+    text = client.post("/v1/wave-forecasts", content=csv, headers={"Content-Type": "text/csv"})
+    assert text.status_code == 413 and "STYLEWAVE_MAX_JSON_BYTES" in text.json()["detail"], text.text
+    form = client.post("/v1/wave-forecasts", files={"series": ("s.csv", csv, "text/csv")}, data={"horizon": "3"})
+    assert form.status_code == 413 and "STYLEWAVE_MAX_JSON_BYTES" in form.json()["detail"], form.text
+    small = b"v\n" + b"1.5\n" * 200
+    ok = client.post("/v1/wave-forecasts", files={"series": ("s.csv", small, "text/csv")}, data={"horizon": "3"})
+    assert ok.status_code == 202, ok.text
+
+
 def test_a_redis_failure_answers_without_its_details(service: Stack) -> None:
     """The review saw raw exception text in answers; now a 503 says what happened and gives an error id."""
     app = create_app(Settings(redis_url="redis://127.0.0.1:1/0"))
@@ -183,6 +197,20 @@ def test_a_redis_failure_answers_without_its_details(service: Stack) -> None:
 
     r = asyncio.run(call())
     assert r.status_code == 503 and "error id err_" in r.json()["detail"]
+    assert "127.0.0.1:1" not in r.text and "Errno" not in r.text
+
+
+@pytest.mark.parametrize("keys", ["", "k"])
+def test_the_poll_fast_path_answers_a_redis_failure_without_its_details(keys: str) -> None:
+    """`GET /v1/jobs/{id}` (app/fastpath.py) too: with keys set, even the owner id's secret needs Redis."""
+    server = create_server_app(Settings(redis_url="redis://127.0.0.1:1/0", api_keys=keys))
+
+    async def call() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(server), base_url="http://127.0.0.1") as c:
+            return await c.get("/v1/jobs/" + "0" * 32, headers={"Authorization": "Bearer k"})
+
+    r = asyncio.run(call())
+    assert r.status_code == 503 and "error id err_" in r.json()["detail"] and r.headers["retry-after"]
     assert "127.0.0.1:1" not in r.text and "Errno" not in r.text
 
 
@@ -255,6 +283,58 @@ def test_owner_ids_are_keyed_hashes_and_old_jobs_move_to_them(locked: Stack) -> 
     owner = json.loads(r.get(f"sw:job:{new_id}"))["owner"]
     assert owner != legacy and len(owner) == 32 and json.loads(r.get(f"sw:job:{old.id}"))["owner"] == owner
     assert not r.exists(f"sw:owner:{legacy}")
+
+
+def test_the_poll_fast_path_sits_inside_the_host_check_and_headers(locked: Stack) -> None:
+    """`GET /v1/jobs/{id}` is answered in front of the framework (app/fastpath.py), but inside app/security.py.
+
+    The framework behind this server app is replaced by one that fails, so every answer checked is the fast
+    path's own: the headers, the foreign Host, and the owner by its HMAC id (a job of key-c, submitted through
+    the running service, is key-c's here and nobody else's).
+    """
+    with as_key(locked, "key-c") as c:
+        job_id = c.post("/v1/wave-forecasts", json={"series": [[1.0]] * 200, "horizon": 3}).json()["id"]
+    server = create_server_app(Settings(redis_url=locked.redis_url, api_keys=",".join(KEYS)))
+
+    async def no_framework(scope: object, receive: object, send: object) -> None:
+        raise AssertionError("the fast path passed this request on")
+
+    fast = server.app
+    assert isinstance(fast, PollFastPath)
+    fast.app = no_framework  # type: ignore[assignment]
+
+    async def calls() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(server), base_url="http://127.0.0.1") as c:
+            path = f"/v1/jobs/{job_id}"
+            return [
+                await c.get(path, headers={"Authorization": "Bearer key-c"}),
+                await c.get(path, headers={"Authorization": "Bearer key-a"}),
+                await c.get(path),
+                await c.get(path, headers={"Authorization": "Bearer key-c", "Host": "evil.example"}),
+            ]
+
+    mine, others, anonymous, foreign = asyncio.run(calls())
+    assert mine.status_code == 200 and mine.json()["id"] == job_id, mine.text
+    assert others.status_code == 404 and anonymous.status_code == 401
+    assert foreign.status_code == 400 and "STYLEWAVE_ALLOWED_HOSTS" in foreign.text
+    for r in (mine, others, anonymous, foreign):
+        assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+        assert r.headers["cache-control"] == "private, no-store"
+    with as_key(locked, "key-c") as c:
+        c.delete(f"/v1/jobs/{job_id}")
+
+
+def test_a_malformed_job_id_is_404_at_the_served_app_with_its_headers(locked: Stack) -> None:
+    """Ids the fast path does not take go to the routes, whose strict id check answers 404 (uvicorn in between)."""
+    with as_key(locked, "key-c") as c:
+        job_id = c.post("/v1/wave-forecasts", json={"series": [[1.0]] * 200, "horizon": 3}).json()["id"]
+        for bad in (f"{job_id}:result", job_id.upper(), job_id[:31], job_id + "0", "%2A"):
+            r = c.get(f"/v1/jobs/{bad}")
+            assert r.status_code == 404 and r.headers["x-content-type-options"] == "nosniff", bad
+            assert r.headers["cache-control"] == "private, no-store", bad
+        assert c.get(f"/v1/jobs/{job_id}").status_code == 200
+        c.delete(f"/v1/jobs/{job_id}")
 
 
 def test_the_model_cache_is_per_key(locked: Stack) -> None:
