@@ -10,8 +10,9 @@ from app.deps import CallerDep, CeleryDep, SettingsDep, StoreDep
 from app.images import ImageRejected, check_image
 from app.queue import STYLE_TASK
 from app.routes.submit import WEBHOOK_FIELDS, submit_job
-from app.schemas import Init, Job, JobKind, StyleTransferParams
+from app.schemas import Init, Job, JobKind, Mode, StyleTransferParams
 from app.settings import Settings
+from app.store import JobStore
 
 router = APIRouter(prefix="/v1/style-transfers", tags=["style transfer"])
 
@@ -39,6 +40,7 @@ def create_style_transfer(
     """Queue a style transfer (or content / style reconstruction, or dream) of the uploaded images."""
     styles = style or []
     _check_fields(params, content, styles, settings)
+    _check_plannable(params, store)
     inputs: dict[str, bytes] = {}
     uploads = [("content", content)] if params.mode.needs_content and content is not None else []
     if params.mode.needs_style or params.init is Init.style:
@@ -79,6 +81,19 @@ def _check_fields(
         raise _field_error("init", "init=content needs a content image")
     if params.init is Init.style and not styles:
         raise _field_error("init", "init=style needs a style image")
+
+
+def _check_plannable(params: StyleTransferParams, store: JobStore) -> None:
+    """422 on `size` when no live worker could plan the job within its memory (each publishes its largest size
+    with its heartbeat; with no worker alive, nothing is known yet and the job waits in the queue)."""
+    limit = store.largest_plannable_size(dream=params.mode is Mode.dream)
+    if limit is not None and params.size > limit:
+        what = "a dream" if params.mode is Mode.dream else "a job"
+        raise _field_error(
+            "size",
+            f"size {params.size} is larger than the workers can plan {what} for within their memory "
+            f"(at most {limit} px); ask for a smaller size, or give the workers more memory",
+        )
 
 
 def _read_image(upload: UploadFile, field: str, settings: Settings) -> bytes:
