@@ -161,6 +161,12 @@ def check_whole(out_size: tuple[int, int], budget: int | None) -> None:
         )
 
 
+def step_costs(scales: list[Scale]) -> list[float]:
+    """The relative cost of each step of a plan, in order: the pixels it optimises (`scales.step_costs`),
+    a tile's own pixels for each step on a tile, so that progress weighted by them tracks time."""
+    return [float(t.pixels) for s in scales for t in s.tiles() for _ in range(s.steps)]
+
+
 def largest_size(budget: int, limit: int = 16384, tiled: bool = True) -> int:
     """The largest square output (a multiple of 16, at most `limit`) a default job can be planned for in `budget`.
 

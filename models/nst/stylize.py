@@ -20,7 +20,7 @@ from models.nst.dream import dream
 from models.nst.modes import Init, Mode
 from models.nst.objective import Variant, build_objective, needed_layers, variants
 from models.nst.optim import optimize
-from models.nst.plan import REFERENCE, Footprint, Scale, check_whole, plan_job, schedule
+from models.nst.plan import REFERENCE, Footprint, Scale, check_whole, plan_job, schedule, step_costs
 from models.nst.tiled import preview_image, run_scale
 from models.nst.vgg import VGG19Features, build_vgg, deepest
 from models.progress import OnProgress, ShouldStop, Tracker
@@ -67,7 +67,8 @@ def stylize(
     job = Footprint(per_chunk, len(prepared.styles), config.style_scale)
     scales = plan_job(prepared.out_size, plan_scales(config), memory_bytes, job)
     chunks = math.ceil(len(batch) / per_chunk)
-    tracker = Tracker(sum(s.tile_steps() for s in scales) * chunks, on_progress, should_stop, config.preview_every)
+    total = sum(s.tile_steps() for s in scales) * chunks
+    tracker = Tracker(total, on_progress, should_stop, config.preview_every, step_costs(scales) * chunks)
     results: list[torch.Tensor] = []
     fine_seconds = 0.0
     for start in range(0, len(batch), per_chunk):
