@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import subprocess
@@ -38,12 +39,12 @@ sys.path.insert(0, str(REPO))
 from models.nst import StyleConfig, imaging  # noqa: E402
 from models.nst.plan import plan_job, schedule  # noqa: E402
 from models.nst.tiled import global_grams  # noqa: E402
-from models.nst.tiles import Tile, layer_masks, layout  # noqa: E402
+from models.nst.tiles import Tile, grid_for, layer_masks, layout  # noqa: E402
 from models.nst.vgg import build_vgg, stride  # noqa: E402
 from workers.memory import job_budget  # noqa: E402
 
 STYLE_LAYERS = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
-JUDGE_TILE = 768  # px: the judge's own tiles (fp32, no gradients)
+JUDGE_PIXELS = 768 * 768  # the judge's own tiles (fp32, no gradients), so that a 4096 px image fits in memory
 
 
 @dataclass
@@ -56,6 +57,7 @@ class Quality:
 class Run:
     size: int
     wall_seconds: float
+    cpu_seconds: float  # user + system: less sensitive than wall time to other jobs on the same cores
     peak_rss_mb: float
     out: str
 
@@ -73,14 +75,16 @@ class Judge:
         o = imaging.to_tensor(out)
         c = imaging.to_tensor(self.content, (w, h))
         s = imaging.to_tensor(self.style, imaging.pixels_size(*self.style.size, w * h))
-        grams_o = global_grams(self.vgg, o, STYLE_LAYERS, "fp32", JUDGE_TILE, 96, 16)
-        grams_s = global_grams(self.vgg, s, STYLE_LAYERS, "fp32", JUDGE_TILE, 96, 16)
+        grams_o = global_grams(self.vgg, o, STYLE_LAYERS, "fp32", JUDGE_PIXELS, 96, 16)
+        grams_s = global_grams(self.vgg, s, STYLE_LAYERS, "fp32", JUDGE_PIXELS, 96, 16)
         rels = [float((grams_o[n] - grams_s[n]).norm() / grams_s[n].norm()) for n in STYLE_LAYERS]
         return Quality(self._content_rel(o, c), sum(rels) / len(rels))
 
     def _content_rel(self, o: torch.Tensor, c: torch.Tensor) -> float:
         err = energy = 0.0
-        for t in layout(o.shape[-2], o.shape[-1], JUDGE_TILE, 96, 16):
+        h, w = o.shape[-2:]
+        rows, cols = grid_for(h, w, JUDGE_PIXELS, 96, 16) or (1, 1)
+        for t in layout(h, w, rows, cols, 96, 16):
             mask = layer_masks(t.weight(), {"conv4_2": stride("conv4_2")})["conv4_2"]
             fo = self.vgg(t.crop(o), ["conv4_2"])["conv4_2"]
             fc = self.vgg(t.crop(c), ["conv4_2"])["conv4_2"]
@@ -99,9 +103,14 @@ def run_cli(content: Path, style: Path, size: int, out: Path, extra: list[str]) 
         raise SystemExit(f"the CLI failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", proc.stderr)
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
-    assert wall and rss, proc.stderr[-2000:]
+    cpu = [re.search(rf"{kind} time \(seconds\): ([\d.]+)", proc.stderr) for kind in ("User", "System")]
+    assert wall and rss and cpu[0] and cpu[1], proc.stderr[-2000:]
     seconds = int(wall[1] or 0) * 3600 + int(wall[2]) * 60 + float(wall[3])
-    return Run(size, seconds, int(rss[1]) / 1024, str(out))
+    cpu_seconds = float(cpu[0][1]) + float(cpu[1][1])
+    print(
+        f"  {size} px: {seconds:.1f} s wall, {cpu_seconds:.1f} s CPU, {int(rss[1]) / 1024:.0f} MB peak RSS", flush=True
+    )
+    return Run(size, seconds, cpu_seconds, int(rss[1]) / 1024, str(out))
 
 
 def last_scale_tiles(out_size: tuple[int, int], size: int) -> list[Tile]:
@@ -109,32 +118,60 @@ def last_scale_tiles(out_size: tuple[int, int], size: int) -> list[Tile]:
     budget = job_budget(None if "STYLEWAVE_WORKER_MEMORY_MB" not in os.environ else int(os.environ[
         "STYLEWAVE_WORKER_MEMORY_MB"]), 1, "cpu")  # fmt: skip
     last = plan_job(out_size, schedule(size, 3, StyleConfig().iterations, StyleConfig().final_share), budget)[-1]
-    return last.tiles() if last.tile is not None else []
+    return last.tiles() if last.grid is not None else []
 
 
-def seam_crops(image: Image.Image, tiles: list[Tile], crop: int = 256) -> tuple[list[tuple[str, Image.Image]], float]:
-    """Crops centred on each border between neighbouring tiles, and the worst seam score."""
+def band_score(profile: torch.Tensor, mid: int, band: int) -> float:
+    """Mean gradient over [mid - band, mid + band) over that of the two bands of the same width beside it."""
+    inside = profile[mid - band : mid + band].mean()
+    beside = torch.cat([profile[max(0, mid - 3 * band) : mid - band], profile[mid + band : mid + 3 * band]]).mean()
+    return float(inside / beside)
+
+
+def seam_crops(image: Image.Image, tiles: list[Tile], crop: int = 256) -> tuple[list[tuple[str, Image.Image]], dict]:
+    """Crops centred on each border between neighbouring tiles, and the seam scores.
+
+    A border's score is `band_score` of the gradient across it (the mean |difference| of neighbouring pixels
+    along each column, or row), over the blending ramp: 1.0 where the border looks like its surroundings, > 1
+    for a visible line, < 1 for a blurred band. The same score midway between borders is the control: how
+    far from 1.0 an ordinary stretch of the picture already is.
+    """
     x = imaging.to_tensor(image)[0].mean(0)  # (H, W) grey
-    gx, gy = (x[:, 1:] - x[:, :-1]).abs(), (x[1:, :] - x[:-1, :]).abs()  # (H, W-1), (H-1, W)
-    xs = sorted({t.x.fade_in for t in tiles if t.x.fade_in})
-    ys = sorted({t.y.fade_in for t in tiles if t.y.fade_in})
-    crops, worst = [], 1.0
+    profiles = {"x": (x[:, 1:] - x[:, :-1]).abs().mean(0), "y": (x[1:, :] - x[:-1, :]).abs().mean(1)}
+    ramps = {
+        "x": sorted({t.x.fade_in for t in tiles if t.x.fade_in}),
+        "y": sorted({t.y.fade_in for t in tiles if t.y.fade_in}),
+    }
+    crops: list[tuple[str, Image.Image]] = []
+    borders, controls = [], []
     w, h = image.size
-    for a, b in xs:  # vertical borders: the ramp [a, b), crops along it
-        mid, band = (a + b) // 2, max(4, (b - a) // 2)
-        score = float(gx[:, mid - band : mid + band].mean() / gx[:, mid + band : mid + 3 * band].mean())
-        worst = max(worst, score)
-        for cy in (h // 4, 3 * h // 4):
-            box = (mid - crop // 2, cy - crop // 2, mid + crop // 2, cy + crop // 2)
-            crops.append((f"x={mid} y={cy} seam {score:.2f}", image.crop(box)))
-    for a, b in ys:  # horizontal borders
-        mid, band = (a + b) // 2, max(4, (b - a) // 2)
-        score = float(gy[mid - band : mid + band].mean() / gy[mid + band : mid + 3 * band].mean())
-        worst = max(worst, score)
-        for cx in (w // 4, 3 * w // 4):
-            box = (cx - crop // 2, mid - crop // 2, cx + crop // 2, mid + crop // 2)
-            crops.append((f"y={mid} x={cx} seam {score:.2f}", image.crop(box)))
-    return crops, worst
+    for axis, found in ramps.items():
+        length = w if axis == "x" else h
+        edges = [0, *[(a + b) // 2 for a, b in found], length]
+        for a, b in found:
+            mid, band = (a + b) // 2, max(4, (b - a) // 2)
+            score = band_score(profiles[axis], mid, band)
+            borders.append(score)
+            for across in (1, 3):  # two crops along each border
+                c = (h if axis == "x" else w) * across // 4
+                box = (mid - crop // 2, c - crop // 2, mid + crop // 2, c + crop // 2)
+                crops.append(
+                    (
+                        f"{axis}={mid} seam {score:.2f}",
+                        image.crop(box if axis == "x" else (box[1], box[0], box[3], box[2])),
+                    )
+                )
+        for lo, hi in zip(edges, edges[1:], strict=False):  # midway between borders: the control
+            band = max(4, ((found[0][1] - found[0][0]) // 2) if found else 16)
+            if found and hi - lo > 6 * band:
+                controls.append(band_score(profiles[axis], (lo + hi) // 2, band))
+    far = lambda v: max(v, key=lambda r: abs(math.log(r))) if v else 1.0  # noqa: E731
+    return crops, {
+        "worst_border": far(borders),
+        "worst_control": far(controls),
+        "borders": borders,
+        "controls": controls,
+    }
 
 
 def main() -> None:
@@ -144,14 +181,13 @@ def main() -> None:
     parser.add_argument("--sizes", default="1024,2048,4096", help="comma list of output sizes (besides 512)")
     parser.add_argument("--out-dir", type=Path, default=REPO / "benchmarks/out/highres")
     parser.add_argument("--reuse", action="store_true", help="score existing outputs instead of running the CLI")
+    parser.add_argument(
+        "--no-judge", action="store_true", help="only run the CLI (time, memory); score later with --reuse"
+    )
     parser.add_argument("cli_args", nargs="*", help="more CLI options after --, e.g. -- --iterations 100")
     args = parser.parse_args()
     out_dir: Path = args.out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    content, style = Image.open(args.content).convert("RGB"), Image.open(args.style).convert("RGB")
-    judge = Judge(content, style)
-    sizes = [int(s) for s in args.sizes.split(",") if s]
-    report: dict[str, object] = {"threads": torch.get_num_threads(), "cli_args": args.cli_args, "sizes": {}}
 
     def get(size: int) -> tuple[Run, Image.Image]:
         out = out_dir / f"out_{size}.png"
@@ -164,6 +200,15 @@ def main() -> None:
             (out_dir / "runs.json").write_text(json.dumps(runs, indent=2))
         return run, Image.open(out).convert("RGB")
 
+    content, style = Image.open(args.content).convert("RGB"), Image.open(args.style).convert("RGB")
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    if args.no_judge:
+        for size in [512, *sizes]:
+            get(size)
+        return
+    judge = Judge(content, style)
+    report: dict[str, object] = {"threads": torch.get_num_threads(), "cli_args": args.cli_args, "sizes": {}}
+
     ref_run, ref = get(512)
     ref_q = judge(ref)
     report["512"] = {**asdict(ref_run), **asdict(ref_q)}
@@ -175,7 +220,7 @@ def main() -> None:
         native = judge(image)
         small = judge(image.resize(ref.size, Image.Resampling.LANCZOS))
         upscale = judge(ref.resize(image.size, Image.Resampling.BICUBIC))
-        crops, worst = seam_crops(image, last_scale_tiles(image.size, size))
+        crops, seams = seam_crops(image, last_scale_tiles(image.size, size))
         if crops:
             imaging.grid(crops, columns=4).save(out_dir / f"crops_{size}.png")
         entry = {
@@ -188,23 +233,25 @@ def main() -> None:
                 "style_rel": small.style_rel - ref_q.style_rel,
             },  # fmt: skip
             "style_rel_ratio_vs_upscale": native.style_rel / upscale.style_rel,
-            "tile_borders": len(crops) // 2,
-            "worst_seam_score": worst,
+            "seams": seams,
         }
         report["sizes"][str(size)] = entry  # type: ignore[index]
-        rows.append((size, run, native, small, upscale, worst))
+        rows.append((size, run, native, small, upscale, seams))
         print(f"{size} px: judged in {time.perf_counter() - t0:.0f} s: {json.dumps(entry)}", flush=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
-    print("\n| size | wall | peak RSS | native content_rel | native style_rel | bicubic 512 style_rel | "
-          "@512 content_rel | @512 style_rel | worst seam |")  # fmt: skip
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    print(f"| 512 (default) | {ref_run.wall_seconds:.0f} s | {ref_run.peak_rss_mb / 1024:.2f} GB | "
-          f"{ref_q.content_rel:.3f} | {ref_q.style_rel:.3f} | | | | |")  # fmt: skip
-    for size, run, native, small, upscale, worst in rows:
-        print(f"| {size} | {run.wall_seconds:.0f} s | {run.peak_rss_mb / 1024:.2f} GB | {native.content_rel:.3f} | "
-              f"{native.style_rel:.3f} | {upscale.style_rel:.3f} | {small.content_rel:.3f} "
+    print("\n| size | wall | CPU | peak RSS | native content_rel | native style_rel | bicubic-512 style_rel | "
+          "@512 content_rel | @512 style_rel | seam: worst border / worst control |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    print(
+        f"| 512 (default) | {ref_run.wall_seconds:.0f} s | {ref_run.cpu_seconds:.0f} s | "
+        f"{ref_run.peak_rss_mb / 1024:.2f} GB | {ref_q.content_rel:.3f} | {ref_q.style_rel:.3f} | | | | |"
+    )
+    for size, run, native, small, upscale, seams in rows:
+        print(f"| {size} | {run.wall_seconds:.0f} s | {run.cpu_seconds:.0f} s | {run.peak_rss_mb / 1024:.2f} GB | "
+              f"{native.content_rel:.3f} | {native.style_rel:.3f} | {upscale.style_rel:.3f} | {small.content_rel:.3f} "
               f"({small.content_rel - ref_q.content_rel:+.3f}) | {small.style_rel:.3f} "
-              f"({small.style_rel - ref_q.style_rel:+.3f}) | {worst:.2f} |")  # fmt: skip
+              f"({small.style_rel - ref_q.style_rel:+.3f}) | "
+              f"{seams['worst_border']:.2f} / {seams['worst_control']:.2f} |")  # fmt: skip
     print(f"wrote {out_dir / 'report.json'} and the crops")
 
 

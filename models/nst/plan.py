@@ -5,7 +5,7 @@ runs that same schedule up to `REFERENCE` (the composition forms there, cheaply)
 doubling with a few steps, fewer at the larger scales, where only detail is left to add.
 
 Memory: a scale whose whole image would not fit the budget is optimised in overlapping tiles
-(`tiled.py`), the largest square tile that fits, and never larger than `MAX_TILE` (past that size tiles
+(`tiled.py`), the fewest tiles that fit, none larger than `MAX_PIECE_PIXELS` (past that size tiles
 save no time and only cost memory). The model of a job's peak memory is `BASE_BYTES`, plus bytes per
 output pixel for the whole-image buffers, plus bytes per pixel of the piece being optimised (VGG's
 activations for the forward and backward pass, and the L-BFGS history). Measured: benchmarks/README.md.

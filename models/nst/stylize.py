@@ -13,8 +13,10 @@ from dataclasses import dataclass, replace
 
 import torch
 from PIL import Image
+from torch import nn
 
 from models.nst import imaging
+from models.nst.anchor import Anchored, AnchorLoss, pool_factor
 from models.nst.config import StyleConfig, StyleResult, check, resolve_device, resolve_precision
 from models.nst.dream import dream
 from models.nst.modes import Init, Mode
@@ -125,6 +127,7 @@ def run_chunk(
     """Optimise one batch of variants through every scale: the images (B, 3, H, W), seconds at full size."""
     config = prepared.config
     x: torch.Tensor | None = None
+    reference: torch.Tensor | None = None  # the result at the reference size, which larger scales keep (anchor.py)
     fine_seconds = 0.0
     for scale in scales:
         size = scale.size
@@ -133,13 +136,17 @@ def run_chunk(
             x = _initial(config, size, len(chunk), content, styles, prepared.generator, prepared.device)
         else:
             x = imaging.resize(x, size).clamp(0, 1)  # (B, 3, H, W) the coarse result starts this scale
+        anchor = _anchor(reference, size)
         t0 = time.perf_counter()
         if scale.grid is not None:  # too large for memory in one piece: overlapping tiles (tiled.py)
-            x = run_scale(scale, x, config, prepared.vgg, chunk, content, styles, tracker, _render)
+            x = run_scale(scale, x, config, prepared.vgg, chunk, content, styles, tracker, _render, anchor)
         else:
-            objective = build_objective(config, prepared.vgg, chunk, content, styles)
+            plain = build_objective(config, prepared.vgg, chunk, content, styles)
+            objective: nn.Module = plain if anchor is None else Anchored(plain, AnchorLoss(*anchor))
             x = optimize(x, objective, scale.steps, config.optimizer, tracker, config.learning_rate, _render)
         fine_seconds = time.perf_counter() - t0  # the last scale's is the one kept
+        if max(size) <= REFERENCE:
+            reference = x.detach()
     assert x is not None
     return x.clamp(0, 1), fine_seconds
 
@@ -177,6 +184,14 @@ def assemble(
 def _render(x: torch.Tensor) -> Image.Image:
     """The preview: the image itself up to the reference size, shrunk to 2x the reference above it."""
     return preview_image(x, 2 * REFERENCE)
+
+
+def _anchor(reference: torch.Tensor | None, size: tuple[int, int]) -> tuple[torch.Tensor, int] | None:
+    """For a scale above the reference: the reference result upsampled to `size`, and the pooling factor."""
+    if reference is None or max(size) <= REFERENCE:
+        return None
+    factor = pool_factor(max(size), max(reference.shape[-2:]))
+    return imaging.resize(reference, size).clamp(0, 1), factor
 
 
 def _describe(scales: list[Scale]) -> str:

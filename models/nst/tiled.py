@@ -22,6 +22,7 @@ from PIL import Image
 from torch import nn
 
 from models.nst import imaging
+from models.nst.anchor import Anchored, AnchorLoss
 from models.nst.config import StyleConfig
 from models.nst.objective import Objective, Variant, assemble_objective, objective_layers
 from models.nst.optim import optimize
@@ -77,7 +78,7 @@ class MaskedStyleLoss(nn.Module):
 class Blended(nn.Module):
     """The objective of a tile whose pixels are (1 - w)·base + w·v, as a function of v."""
 
-    def __init__(self, objective: Objective, base: torch.Tensor, weight: torch.Tensor) -> None:
+    def __init__(self, objective: nn.Module, base: torch.Tensor, weight: torch.Tensor) -> None:
         super().__init__()
         self.objective, self.base, self.weight = objective, base, weight
 
@@ -162,12 +163,20 @@ def optimize_tiled(
     steps: int,
     tracker: Tracker,
     render: Callable[[torch.Tensor], Image.Image],
+    anchor: tuple[torch.Tensor, int] | None = None,
 ) -> torch.Tensor:
-    """Visit each tile once, row by row, for `steps` steps; x (B, 3, H, W) is updated in place and returned."""
+    """Visit each tile once, row by row, for `steps` steps; x (B, 3, H, W) is updated in place and returned.
+
+    `anchor`: the upsampled reference result and its pooling factor (`anchor.py`), held tile by tile.
+    """
     for tile in tiles:
         weight = tile.weight(x.device)  # (1, 1, h, w)
         base = tile.crop(x).clone()  # (B, 3, h, w)
-        blended = Blended(tile_objective(config, vgg, chunk, content, grams, tile), base, weight)
+        plain = tile_objective(config, vgg, chunk, content, grams, tile)
+        objective: nn.Module = plain
+        if anchor is not None:
+            objective = Anchored(plain, AnchorLoss(tile.crop(anchor[0]), anchor[1], weight))
+        blended = Blended(objective, base, weight)
 
         def show(v: torch.Tensor, blended: Blended = blended, tile: Tile = tile) -> Image.Image:
             whole = x.clone()
@@ -189,13 +198,14 @@ def run_scale(
     styles: list[torch.Tensor],
     tracker: Tracker,
     render: Callable[[torch.Tensor], Image.Image],
+    anchor: tuple[torch.Tensor, int] | None = None,
 ) -> torch.Tensor:
     """One tiled scale: the global Gram targets once, then every tile in turn; x (B, 3, H, W) is updated."""
     tiles = scale.tiles()
     _, style_layers = objective_layers(config, chunk, content is not None)
     piece = max(t.pixels for t in tiles)  # the style image goes through the network in pieces no larger
     grams = style_targets(config, vgg, styles, style_layers, piece)
-    return optimize_tiled(x, config, vgg, chunk, content, grams, tiles, scale.steps, tracker, render)
+    return optimize_tiled(x, config, vgg, chunk, content, grams, tiles, scale.steps, tracker, render, anchor)
 
 
 def preview_image(x: torch.Tensor, longest: int) -> Image.Image:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from models.nst import StyleConfig, stylize
+import models.nst.anchor as anchor_module
+from models.nst import StyleConfig, imaging, stylize
+from models.nst.anchor import ANCHOR_WEIGHT, AnchorLoss, pool_factor
 from models.nst.plan import (
     MAX_PIECE_PIXELS,
     REFERENCE,
@@ -183,3 +187,43 @@ def test_a_tiny_tiled_run_reports_every_tile_step_and_keeps_the_picture(monkeypa
     assert tiled.metrics["scales"] == "96x72:4@2x2"
     # the same kind of picture as the untiled run: close in both loss terms
     assert tiled.metrics["style_loss"] < 3 * float(whole.metrics["style_loss"]) + 0.05
+
+
+# ---------------------------------------------------------------- the anchor of refining scales
+
+
+def test_the_anchor_sees_the_picture_at_the_reference_scale_and_not_the_detail() -> None:
+    upsampled = torch.rand(1, 3, 32, 48)
+    loss = AnchorLoss(upsampled, 4)
+    assert float(loss(upsampled)[0]) < 1e-12
+    checker = (torch.arange(32)[:, None] + torch.arange(48)[None, :]) % 2 * 0.2 - 0.1  # zero mean in each 4x4
+    assert float(loss(upsampled + checker)[0]) < 1e-10  # detail finer than k pixels is free
+    assert float(loss(upsampled * 0.8)[0]) == pytest.approx(0.04, rel=1e-3)  # the picture itself is held
+    assert pool_factor(1024, 512) == 2 and pool_factor(2048, 512) == 4 and pool_factor(700, 512) == 1
+
+
+def test_the_anchor_over_tiles_adds_up_to_the_whole_images() -> None:
+    upsampled, x = torch.rand(1, 3, 96, 160), torch.rand(1, 3, 96, 160)
+    whole = AnchorLoss(upsampled, 2)
+    total = 0.0
+    for t in layout(96, 160, 2, 2, 32, 4):
+        part = AnchorLoss(t.crop(upsampled), 2, t.weight())
+        total += float(part(t.crop(x))[0] * part.norm[0])  # the tile's weighted squared error
+    assert total == pytest.approx(float(whole(x)[0] * whole.norm[0]), rel=1e-4)
+
+
+def test_refining_scales_keep_the_reference_picture(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A 48 px "reference" so that a 96 px run refines it, as a 2048 px print refines the 512 px result.
+    for module in ("models.nst.plan", "models.nst.stylize"):
+        monkeypatch.setattr(sys.modules[module], "REFERENCE", 48)
+    content, style = content_image(96, 72), style_image()
+    cfg = StyleConfig(size=96, iterations=30, scales=2)
+    small = imaging.to_tensor(stylize(content, [style], replace(cfg, size=48), device=DEVICE).image)
+    held = F.avg_pool2d(imaging.resize(small, (96, 72)), 2)  # the reference picture, as the anchor sees it
+    drift = {}
+    for weight in (0.0, ANCHOR_WEIGHT):
+        monkeypatch.setattr(anchor_module, "ANCHOR_WEIGHT", weight)
+        result = stylize(content, [style], cfg, device=DEVICE)
+        assert result.metrics["scales"] == "48x36:30 96x72:3"  # the reference schedule, then one refining scale
+        drift[weight] = float((F.avg_pool2d(imaging.to_tensor(result.image), 2) - held).abs().mean())
+    assert drift[ANCHOR_WEIGHT] < 0.3 * drift[0.0], drift
