@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 
 import pytest
 import torch
@@ -217,13 +216,14 @@ def test_refining_scales_keep_the_reference_picture(monkeypatch: pytest.MonkeyPa
     for module in ("models.nst.plan", "models.nst.stylize"):
         monkeypatch.setattr(sys.modules[module], "REFERENCE", 48)
     content, style = content_image(96, 72), style_image()
-    cfg = StyleConfig(size=96, iterations=30, scales=2)
-    small = imaging.to_tensor(stylize(content, [style], replace(cfg, size=48), device=DEVICE).image)
-    held = F.avg_pool2d(imaging.resize(small, (96, 72)), 2)  # the reference picture, as the anchor sees it
+    cfg = StyleConfig(size=96, iterations=20, scales=2, preview_every=20)  # the 20th step ends the reference
     drift = {}
     for weight in (0.0, ANCHOR_WEIGHT):
         monkeypatch.setattr(anchor_module, "ANCHOR_WEIGHT", weight)
-        result = stylize(content, [style], cfg, device=DEVICE)
-        assert result.metrics["scales"] == "48x36:30 96x72:3"  # the reference schedule, then one refining scale
+        seen: list = []
+        result = stylize(content, [style], cfg, device=DEVICE, on_progress=seen.append)
+        assert result.metrics["scales"] == "48x36:20 96x72:2"  # the reference schedule, then one refining scale
+        (reference,) = [p.image for p in seen if p.step == 20]
+        held = F.avg_pool2d(imaging.resize(imaging.to_tensor(reference), (96, 72)), 2)  # as the anchor sees it
         drift[weight] = float((F.avg_pool2d(imaging.to_tensor(result.image), 2) - held).abs().mean())
-    assert drift[ANCHOR_WEIGHT] < 0.3 * drift[0.0], drift
+    assert drift[ANCHOR_WEIGHT] < 0.5 * drift[0.0], drift
