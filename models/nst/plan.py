@@ -85,11 +85,13 @@ class Unplannable(ValueError):
     """The job cannot be planned within the memory it may use."""
 
 
-def schedule(size: int, scales: int, iterations: int, final_share: float) -> list[tuple[int, int]]:
-    """(longest edge, steps) per scale, coarse to fine: the usual schedule up to REFERENCE, then refinements."""
+def schedule(size: int, scales: int, iterations: int, final_share: float, min_size: int = 0) -> list[tuple[int, int]]:
+    """(longest edge, steps) per scale, coarse to fine: the usual schedule up to REFERENCE, then refinements.
+
+    `min_size`: the smallest longest edge a scale may have (`scales.plan`: coarser ones are skipped)."""
     if size <= REFERENCE:
-        return coarse_to_fine(size, scales, iterations, final_share)
-    head = coarse_to_fine(REFERENCE, scales, iterations, final_share)
+        return coarse_to_fine(size, scales, iterations, final_share, min_size=min_size)
+    head = coarse_to_fine(REFERENCE, scales, iterations, final_share, min_size=min_size)
     doublings = math.ceil(math.log2(size / REFERENCE) - 1e-9)
     edges = [round(REFERENCE * (size / REFERENCE) ** (i / doublings)) for i in range(1, doublings + 1)]
     return head + [(edge, refine_steps(edge, iterations)) for edge in edges]
