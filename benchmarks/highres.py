@@ -14,7 +14,7 @@ scored the same way at the same size. Crops centred on the tile borders of the l
 (crops_N.png, one labelled sheet per size), with a seam score per border: the mean gradient across the
 border's band over that just beside it (1.0: no seam).
 
-    flock /tmp/stylewave-cpu.lock .venv/bin/python benchmarks/highres.py CONTENT STYLE [--sizes 1024,2048,4096]
+    .venv/bin/python benchmarks/highres.py CONTENT STYLE [--sizes 1024,2048,4096] [--no-judge | --reuse]
 """
 
 from __future__ import annotations
