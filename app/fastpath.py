@@ -71,6 +71,7 @@ class PollFastPath:
         self.app = app
         self.state = app.state
         self.store: JobStore = app.state.store
+        self.keys = app.state.settings.api_key_set  # a property that parses the setting: read it once
         # One pipelined connection per API process; redis-py's client when that cannot be had (no hiredis, TLS).
         self.redis = PipelinedRedis.from_url(app.state.settings.broker_url)
         self.views = RecordViews()
@@ -86,7 +87,7 @@ class PollFastPath:
             if name == b"authorization":
                 authorization = value
                 break
-        owner = owner_of(authorization.decode("latin-1"), self.state.settings.api_key_set)
+        owner = owner_of(authorization.decode("latin-1"), self.keys)
         if owner is None:
             await _send(send, 401, {"detail": UNAUTHORIZED}, [(b"www-authenticate", b"Bearer")])
             return

@@ -124,8 +124,8 @@ class PipelinedRedis:
     async def execute(self, *args: bytes | str) -> Any:
         command = pack(tuple(a.encode() if isinstance(a, str) else a for a in args))
         conn = self.conn
-        if conn is None or conn.lost is not None:
-            conn = await self._connection()
+        if conn is None or conn.lost is not None or conn.loop is not asyncio.get_running_loop():
+            conn = await self._connection()  # (a connection belongs to the event loop it was opened in)
         return await conn.send(command)
 
     async def _connection(self) -> _Connection:

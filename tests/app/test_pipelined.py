@@ -129,3 +129,10 @@ def test_password_and_database_from_the_url(r: redis.Redis, redis_url: str) -> N
 def test_tls_urls_are_left_to_redis_py() -> None:
     assert PipelinedRedis.from_url("rediss://example.com:6380/0") is None
     assert PipelinedRedis.from_url("redis://example.com:6379/0") is not None
+
+
+def test_a_client_used_from_a_new_event_loop_opens_a_connection_there(r: redis.Redis, redis_url: str) -> None:
+    r.set("k", "v")
+    client = client_for(redis_url)
+    assert asyncio.run(client.execute("GET", "k")) == b"v"
+    assert asyncio.run(client.execute("GET", "k")) == b"v"  # the first loop, and its connection, are gone
