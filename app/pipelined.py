@@ -70,7 +70,7 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
-        while (reply := self.reader.gets()) is not False:
+        while (reply := self._next_reply()) is not False:
             future, _ = self.waiters.popleft()
             if future.done():  # its caller gave up (cancelled); the reply is still consumed, in order
                 continue
@@ -78,6 +78,16 @@ class _Connection(asyncio.Protocol):
                 future.set_exception(reply)
             else:
                 future.set_result(reply)
+
+    def _next_reply(self) -> Any:
+        """The next whole reply, or False; a stream that is not the Redis protocol drops the connection."""
+        try:
+            return self.reader.gets()
+        except hiredis.ProtocolError as exc:
+            self.fail(redis.ConnectionError(f"not the Redis protocol: {exc}"))
+            if self.transport is not None:
+                self.transport.abort()
+            return False
 
     def check_timeout(self) -> None:
         """Drop the connection when its oldest unanswered command has waited longer than the timeout."""

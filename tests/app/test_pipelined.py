@@ -136,3 +136,20 @@ def test_a_client_used_from_a_new_event_loop_opens_a_connection_there(r: redis.R
     client = client_for(redis_url)
     assert asyncio.run(client.execute("GET", "k")) == b"v"
     assert asyncio.run(client.execute("GET", "k")) == b"v"  # the first loop, and its connection, are gone
+
+
+def test_a_server_that_does_not_speak_redis_is_a_connection_error() -> None:
+    async def main() -> None:
+        async def not_redis(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read(100)
+            writer.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+            await writer.drain()
+
+        server = await asyncio.start_server(not_redis, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = client_for(f"redis://127.0.0.1:{port}/0")
+        with pytest.raises(redis.ConnectionError, match="not the Redis protocol"):
+            await client.execute("GET", "k")
+        server.close()
+
+    asyncio.run(main())
