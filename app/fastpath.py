@@ -16,6 +16,7 @@ seen at once, by every API process.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Any
 
@@ -24,10 +25,12 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from app.deps import UNAUTHORIZED, owner_of
+from app.logs import new_error_id
 from app.pipelined import PipelinedRedis
 from app.schemas import Job, JobStatus
 from app.store import JobStore
 
+log = logging.getLogger("stylewave.api")
 _JOB_PATH = re.compile(r"/v1/jobs/([0-9a-f]{32})")
 
 
@@ -65,7 +68,11 @@ class RecordViews:
 
 
 class PollFastPath:
-    """Wraps the whole app (outside even its error and body-limit layers); takes only plain job polls."""
+    """Wraps the whole app (outside even its error and body-limit layers); takes only plain job polls.
+
+    `app.main.create_server_app` puts it inside `app.security.HttpDefaults`: the Host check and the
+    default headers cover its answers too.
+    """
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
@@ -87,15 +94,17 @@ class PollFastPath:
             if name == b"authorization":
                 authorization = value
                 break
-        owner = owner_of(authorization.decode("latin-1"), self.keys)
-        if owner is None:
-            await _send(send, 401, {"detail": UNAUTHORIZED}, [(b"www-authenticate", b"Bearer")])
-            return
         job_id = match.group(1)
         try:
+            owner = await owner_of(authorization.decode("latin-1"), self.keys, self.state.owners)
+            if owner is None:
+                await _send(send, 401, {"detail": UNAUTHORIZED}, [(b"www-authenticate", b"Bearer")])
+                return
             body = await self._read(job_id, owner)
-        except redis.RedisError as exc:
-            detail = {"detail": f"the job store (Redis) is unavailable: {exc}"}
+        except redis.RedisError as exc:  # as app.main.redis_unavailable: the details go to the log only
+            error_id = new_error_id()
+            log.error("the job store failed (error id %s): %s", error_id, exc)
+            detail = {"detail": f"the job store (Redis) is unavailable (error id {error_id}); retry later"}
             await _send(send, 503, detail, [(b"retry-after", b"5")])
             return
         if body is None:
