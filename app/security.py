@@ -85,34 +85,49 @@ async def _send_json(send: Send, status: int, detail: str, headers: list[tuple[b
 
 
 class HttpDefaults:
-    """The outermost layer: the Host check, then the headers above on every response."""
+    """The outermost layer: the Host check, then the headers above on every response.
+
+    It runs on every request, the cheapest polls included, so its per-request work is kept small: the
+    headers to add are built once, and each Host value's verdict is remembered (a bounded number of them).
+    """
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.allowed = allowed_hosts(settings)
+        self.verdicts: dict[bytes, bool] = {}  # Host header value -> allowed
+        self.private = [*SECURITY_HEADERS, PRIVATE]
+        self.names = frozenset(name for name, _ in self.private)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        private = scope["path"].startswith("/v1/")
+        defaults = self.private if scope["path"].startswith("/v1/") else SECURITY_HEADERS
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [h for h in SECURITY_HEADERS if h[0] not in present]
-                if private and PRIVATE[0] not in present:
-                    extra.append(PRIVATE)
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
+                headers = message.get("headers", [])
+                present = {name.lower() for name, _ in headers}
+                extra = [h for h in defaults if h[0] not in present] if present & self.names else defaults
+                message = {**message, "headers": [*headers, *extra]}
             await send(message)
 
         if scope["path"] not in OPEN_PATHS:
-            name = host_name(Headers(scope=scope).get("host", ""))
-            if not host_allowed(name, self.allowed):
+            host = next((value for name, value in scope["headers"] if name == b"host"), b"")
+            if not self._host_allowed(host):
+                name = host_name(host.decode("latin-1"))
                 detail = f"Host `{name[:100]}` is not served here; add it to STYLEWAVE_ALLOWED_HOSTS"
                 await _send_json(send_with_headers, 400, detail)
                 return
         await self.app(scope, receive, send_with_headers)
+
+    def _host_allowed(self, host: bytes) -> bool:
+        verdict = self.verdicts.get(host)
+        if verdict is None:
+            verdict = host_allowed(host_name(host.decode("latin-1")), self.allowed)
+            if len(self.verdicts) < 256:  # Host values come from clients: remember only so many
+                self.verdicts[host] = verdict
+        return verdict
 
 
 class _TooLarge(HTTPException):
