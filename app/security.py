@@ -87,47 +87,55 @@ async def _send_json(send: Send, status: int, detail: str, headers: list[tuple[b
 class HttpDefaults:
     """The outermost layer: the Host check, then the headers above on every response.
 
-    It runs on every request, the cheapest polls included, so its per-request work is kept small: the
-    headers to add are built once, and each Host value's verdict is remembered (a bounded number of them).
+    It wraps every request, the polling fast path's too, so it does the least per request: the headers to add
+    are built once, and each Host value's verdict is remembered (a bounded number of them).
     """
+
+    MAX_REMEMBERED_HOSTS = 256
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.allowed = allowed_hosts(settings)
-        self.verdicts: dict[bytes, bool] = {}  # Host header value -> allowed
-        self.private = [*SECURITY_HEADERS, PRIVATE]
-        self.names = frozenset(name for name, _ in self.private)
+        self._verdicts: dict[bytes, bool] = {}
+        self._public = list(SECURITY_HEADERS)
+        self._private = [*SECURITY_HEADERS, PRIVATE]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        defaults = self.private if scope["path"].startswith("/v1/") else SECURITY_HEADERS
+        path = scope["path"]
+        extra = self._private if path.startswith("/v1/") else self._public
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = message.get("headers", [])
-                present = {name.lower() for name, _ in headers}
-                extra = [h for h in defaults if h[0] not in present] if present & self.names else defaults
-                message = {**message, "headers": [*headers, *extra]}
+                added = extra
+                if extra is self._private and any(name.lower() == PRIVATE[0] for name, _ in headers):
+                    added = self._public  # the route chose its own Cache-Control (always no-store, at least)
+                message = {**message, "headers": [*headers, *added]}
             await send(message)
 
-        if scope["path"] not in OPEN_PATHS:
-            host = next((value for name, value in scope["headers"] if name == b"host"), b"")
-            if not self._host_allowed(host):
+        if path not in OPEN_PATHS:
+            host = _raw_host(scope)
+            verdict = self._verdicts.get(host)
+            if verdict is None:
+                verdict = host_allowed(host_name(host.decode("latin-1")), self.allowed)
+                if len(self._verdicts) < self.MAX_REMEMBERED_HOSTS:
+                    self._verdicts[host] = verdict
+            if not verdict:
                 name = host_name(host.decode("latin-1"))
                 detail = f"Host `{name[:100]}` is not served here; add it to STYLEWAVE_ALLOWED_HOSTS"
                 await _send_json(send_with_headers, 400, detail)
                 return
         await self.app(scope, receive, send_with_headers)
 
-    def _host_allowed(self, host: bytes) -> bool:
-        verdict = self.verdicts.get(host)
-        if verdict is None:
-            verdict = host_allowed(host_name(host.decode("latin-1")), self.allowed)
-            if len(self.verdicts) < 256:  # Host values come from clients: remember only so many
-                self.verdicts[host] = verdict
-        return verdict
+
+def _raw_host(scope: Scope) -> bytes:
+    for name, value in scope["headers"]:
+        if name == b"host":  # ASGI servers give header names in lower case
+            return bytes(value)
+    return b""
 
 
 class _TooLarge(HTTPException):
