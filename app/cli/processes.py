@@ -42,6 +42,8 @@ def api(
     """Run the HTTP API alone (uvicorn); it needs STYLEWAVE_REDIS_URL."""
     import uvicorn  # not needed by the other commands
 
+    from app.server import HTTP_PROTOCOL
+
     setup_logging()
     s = get_settings()
     uvicorn.run(
@@ -50,6 +52,7 @@ def api(
         host=host or s.host,
         port=port or s.port,
         workers=processes or s.api_processes,
+        http=HTTP_PROTOCOL,
         log_config=None,
         access_log=False,
     )
