@@ -73,7 +73,7 @@ def _check_fields(
         raise _field_error("style_blend", f"{len(params.style_blend)} weights for {len(styles)} style images")
     if params.size > settings.max_size:
         raise _field_error("size", f"size {params.size} exceeds the maximum of {settings.max_size}")
-    if params.iterations > settings.max_iterations:
+    if params.iterations is not None and params.iterations > settings.max_iterations:
         raise _field_error("iterations", f"at most {settings.max_iterations} iterations")
     if params.init is Init.content and not params.mode.needs_content:
         raise _field_error("init", "init=content needs a content image")

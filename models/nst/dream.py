@@ -1,4 +1,9 @@
-"""DeepDream-style pareidolia (Mordvintsev et al. 2015): amplify what one VGG-19 layer sees, over octaves."""
+"""DeepDream-style pareidolia (Mordvintsev et al. 2015): amplify what one VGG-19 layer sees, over octaves.
+
+The defaults (`Mode.dream.defaults`) follow the original: about 10 steps per octave over 4 octaves 1.4
+apart, each a step of 1.5 grey levels (0-255) along the gradient normalised by its mean magnitude, so the
+picture stays recognisable and the dream grows out of it. `dream_strength` scales that step.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from PIL import Image
 from models.nst import imaging
 from models.nst.config import StyleConfig, StyleResult
 from models.nst.scales import scale_sizes, split_iterations
-from models.nst.vgg import VGG19Features, build_vgg
+from models.nst.vgg import VGG19Features, build_vgg, deepest
 from models.progress import OnProgress, ShouldStop, Tracker
 
 OCTAVE_FACTOR = 1.4  # the classic DeepDream octave scale
@@ -44,16 +49,42 @@ def dream(
     on_progress: OnProgress | None = None,
     should_stop: ShouldStop | None = None,
 ) -> StyleResult:
-    """Gradient ascent on `config.content_layers[0]` over `config.scales` octaves, carrying the detail up."""
+    """Dream on `config.content_layers[0]`, or one tile per layer of `sweep_content_layers` (a labelled grid)."""
     started = time.perf_counter()
-    layer = config.content_layers[0]
-    vgg = build_vgg(layer, config.pooling, weights_path, device)
-    generator = torch.Generator().manual_seed(config.seed if config.seed is not None else torch.seed())
+    layers = config.sweep_content_layers or config.content_layers[:1]
+    vgg = build_vgg(deepest(layers), config.pooling, weights_path, device)
     base = imaging.to_tensor(content, device=device)  # (1, 3, H, W)
-    out_size = imaging.fit_size(*content.size, config.size)
+    tracker = Tracker(config.iterations * len(layers), on_progress, should_stop, config.preview_every)
+    tiles: list[tuple[str, Image.Image]] = []
+    metrics: dict[str, float | str] = {}
+    for layer in layers:
+        x = dream_layer(base, vgg, layer, config, tracker)  # (1, 3, H, W)
+        tiles.append((layer, imaging.to_image(x)))
+        gain = activation_gain(vgg, x, base, layer)
+        metrics["activation_gain" if len(layers) == 1 else f"activation_gain_{layer}"] = gain
+    seconds = time.perf_counter() - started
+    image = tiles[0][1] if len(tiles) == 1 else imaging.grid(tiles)
+    metrics.update(
+        activation=tracker.losses.get("activation", 0.0),
+        seconds=seconds,
+        device=device,
+        iterations=float(tracker.step),
+        seconds_per_iteration=seconds / max(1, tracker.step),
+        width=float(tiles[0][1].width),
+        height=float(tiles[0][1].height),
+    )
+    return StyleResult(image, tiles if len(tiles) > 1 else [], metrics)
+
+
+def dream_layer(
+    base: torch.Tensor, vgg: VGG19Features, layer: str, config: StyleConfig, tracker: Tracker
+) -> torch.Tensor:
+    """Gradient ascent on `layer` over `config.scales` octaves, coarse to fine, carrying the detail up."""
+    generator = torch.Generator().manual_seed(config.seed if config.seed is not None else torch.seed())
+    out_size = imaging.fit_size(base.shape[-1], base.shape[-2], config.size)
     sizes = scale_sizes(config.size, config.scales, factor=OCTAVE_FACTOR)[-config.iterations :]
     steps = split_iterations(config.iterations, len(sizes), final_share=1 / len(sizes))
-    tracker = Tracker(config.iterations, on_progress, should_stop, config.preview_every)
+    lr = STEP * config.dream_strength
     detail: torch.Tensor | None = None  # what the dream added at the previous octave
     x = base
     for longest, n_steps in zip(sizes, steps, strict=True):
@@ -63,18 +94,15 @@ def dream(
         for _ in range(n_steps):
             tracker.check()
             shift = tuple(int(v) for v in torch.randint(-MAX_SHIFT, MAX_SHIFT + 1, (2,), generator=generator))
-            x, value = dream_step(x, vgg, layer, STEP, (shift[0], shift[1]), config.precision)
+            x, value = dream_step(x, vgg, layer, lr, (shift[0], shift[1]), config.precision)
             tracker.done({"activation": value, "total": -value}, partial(imaging.preview, x))
         detail = x - octave_base
-    image = imaging.to_image(x)
-    seconds = time.perf_counter() - started
-    metrics: dict[str, float | str] = {
-        "activation": tracker.losses.get("activation", 0.0),
-        "seconds": seconds,
-        "device": device,
-        "iterations": float(tracker.step),
-        "seconds_per_iteration": seconds / max(1, tracker.step),
-        "width": float(image.width),
-        "height": float(image.height),
-    }
-    return StyleResult(image, [], metrics)
+    return x
+
+
+@torch.no_grad()
+def activation_gain(vgg: VGG19Features, x: torch.Tensor, base: torch.Tensor, layer: str) -> float:
+    """The dream's mean squared activation of `layer` over the content's, both at the output's size."""
+    content = imaging.resize(base, (x.shape[-1], x.shape[-2]))  # (1, 3, H, W)
+    acts = vgg(torch.cat([x, content]), [layer])[layer].float().pow(2).flatten(1).mean(1)  # (2,)
+    return float(acts[0] / acts[1].clamp_min(1e-12))
