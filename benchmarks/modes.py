@@ -3,7 +3,8 @@
 The peer of each mode's defaults is the same mode at the settings it had before it got defaults of its own
 (the transfer's), run in the same invocation. Dream jobs run through the CLI, as a new user would
 (`stylewave stylize CONTENT -o OUT --mode dream --size 384`, one process per job, so each time includes
-starting Python, importing torch and loading the weights); the others run the same job body in this process.
+starting Python, importing torch and loading the weights); the dream sweep runs the worker's job body in this
+process, and texture synthesis and content reconstruction call `models.nst.stylize`.
 
     .venv/bin/python benchmarks/modes.py CONTENT STYLE [--out-dir DIR] [--only dream,sweep,style,content]
 
@@ -35,14 +36,15 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from app.schemas import StyleTransferParams  # noqa: E402
-from models.nst import Mode, figures  # noqa: E402
+from models.nst import Mode, StyleConfig, figures, stylize  # noqa: E402
 from models.nst.vgg import build_vgg  # noqa: E402
-from workers.jobs import style_job  # noqa: E402
+from workers.jobs import JobOutput, style_job  # noqa: E402
 
 Row = dict[str, Any]
 SWEEP_LAYERS = ["conv2_1", "conv3_1", "conv4_1", "conv5_1"]
-# Each mode as it ran before it had defaults of its own: the transfer's 150 steps, 3 scales, conv4_2, max, no TV.
-BEFORE = {"iterations": 150, "scales": 3, "content_layers": ["conv4_2"], "pooling": "max", "tv_weight": 0.0}
+# Each mode as it ran before it had defaults of its own: the transfer's.
+DREAM_BEFORE = {"iterations": 150, "scales": 3, "content_layers": ["conv4_2"]}
+STYLE_BEFORE = {"iterations": 150, "scales": 3, "final_share": 0.25, "coarse_style_scale": 1.0}
 
 
 def cli_dream(content: Path, out: Path, size: int, fields: dict[str, Any]) -> tuple[float, Image.Image]:
@@ -56,13 +58,13 @@ def cli_dream(content: Path, out: Path, size: int, fields: dict[str, Any]) -> tu
     return time.perf_counter() - t0, Image.open(out).convert("RGB")
 
 
-def job(content: Image.Image | None, style: Image.Image | None, **fields: Any) -> tuple[float, Any]:
+def dream_sweep_job(content: Image.Image, **fields: Any) -> tuple[float, JobOutput]:
     """The job body the worker and the CLI run, in this process: its seconds and output."""
-    params = StyleTransferParams.model_validate(fields)
-    content_png = _png(content) if content is not None else None
-    styles = [_png(style)] if style is not None else []
+    params = StyleTransferParams.model_validate({"mode": "dream", **fields})
+    buf = io.BytesIO()
+    content.save(buf, "PNG")
     t0 = time.perf_counter()
-    out = style_job(params, content_png, styles, device="cpu")
+    out = style_job(params, buf.getvalue(), [], device="cpu")
     return time.perf_counter() - t0, out
 
 
@@ -82,7 +84,7 @@ def dream_rows(content_path: Path, out_dir: Path, size: int) -> list[Row]:
     """The default dream, its peer, and the two ends of dream_strength, each through the CLI."""
     content = Image.open(content_path).convert("RGB")
     runs: dict[str, dict[str, Any]] = {
-        "before: 150 steps, 3 scales, conv4_2": {k: BEFORE[k] for k in ("iterations", "scales", "content_layers")},
+        "before: 150 steps, 3 scales, conv4_2": DREAM_BEFORE,
         "default": {},
         "dream_strength=0.25": {"dream_strength": 0.25},
         "dream_strength=4": {"dream_strength": 4},
@@ -98,7 +100,7 @@ def dream_rows(content_path: Path, out_dir: Path, size: int) -> list[Row]:
 def sweep_rows(content_path: Path, out_dir: Path, size: int) -> list[Row]:
     """One dream sweep over four layers: one labelled grid, and each tile's figures."""
     content = Image.open(content_path).convert("RGB")
-    seconds, out = job(content, None, mode="dream", size=size, sweep_content_layers=SWEEP_LAYERS)
+    seconds, out = dream_sweep_job(content, size=size, sweep_content_layers=SWEEP_LAYERS)
     (out_dir / "dream_sweep.png").write_bytes(out.outputs["result"])
     grid = Image.open(io.BytesIO(out.outputs["result"]))
     print(f"dream sweep: {seconds:.1f} s, grid {grid.size[0]}x{grid.size[1]}, tiles {out.metrics['tiles']}")
@@ -110,13 +112,14 @@ def sweep_rows(content_path: Path, out_dir: Path, size: int) -> list[Row]:
 
 
 def style_rows(style_path: Path, out_dir: Path, size: int) -> list[Row]:
-    """Texture synthesis at the mode's defaults and before."""
+    """Texture synthesis at the mode's defaults and before (`models.nst.stylize`: `before` is no API field)."""
     style = Image.open(style_path).convert("RGB")
     judge = build_vgg("conv5_1")
     rows = []
-    for name, fields in {"before: 3 scales": BEFORE, "default": {}}.items():
-        seconds, out = job(None, style, mode="style", size=size, **fields)
-        image = Image.open(io.BytesIO(out.outputs["result"])).convert("RGB")
+    for name, fields in {"before: style at each scale's size": STYLE_BEFORE, "default": {}}.items():
+        t0 = time.perf_counter()
+        image = stylize(None, [style], StyleConfig(mode=Mode.style, size=size, **fields), device="cpu").image
+        seconds = time.perf_counter() - t0
         image.save(out_dir / f"style_{name.split(':')[0]}.png")
         layout, rel = figures.layout_correlation(image, style), figures.style_rel(judge, image, style)
         rows.append({"run": name, "seconds": seconds, "layout": layout, "style_rel": rel})
@@ -127,10 +130,11 @@ def content_rows(content_path: Path, out_dir: Path, size: int) -> list[Row]:
     """Content reconstruction from white noise at conv2_2, at the mode's defaults and before."""
     content = Image.open(content_path).convert("RGB")
     rows = []
-    for name, fields in {"before: max pooling, no TV": BEFORE, "default": {}}.items():
-        fields = {**fields, "content_layers": ["conv2_2"]}
-        seconds, out = job(content, None, mode="content", size=size, **fields)
-        image = Image.open(io.BytesIO(out.outputs["result"])).convert("RGB")
+    for name, fields in {"before: no TV": {"tv_weight": 0.0}, "default": {}}.items():
+        config = StyleConfig(mode=Mode.content, size=size, content_layers=["conv2_2"], **fields)
+        t0 = time.perf_counter()
+        image = stylize(content, [], config, device="cpu").image
+        seconds = time.perf_counter() - t0
         image.save(out_dir / f"content_{name.split(':')[0]}.png")
         flat = figures.flat_mask(content, image.size)
         base = content.resize(image.size, Image.Resampling.LANCZOS)
@@ -225,12 +229,6 @@ def main() -> None:
         print(f"  {'yes' if met else 'NO '}  {what}")
     (args.out_dir / "report.json").write_text(json.dumps(report, indent=2))
     print(f"wrote {args.out_dir / 'report.json'} and the images beside it")
-
-
-def _png(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, "PNG")
-    return buf.getvalue()
 
 
 if __name__ == "__main__":

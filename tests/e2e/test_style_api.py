@@ -26,11 +26,12 @@ def test_transfer_end_to_end(client: httpx.Client, content_png: bytes, style_png
     job = r.json()
     assert r.headers["location"] == f"/v1/jobs/{job['id']}"
     assert job["status"] in ("queued", "running") and job["kind"] == "style_transfer"
-    assert job["params"]["size"] == 64 and job["params"]["content_layers"] == ["conv4_2"]
+    assert job["params"]["size"] == 64 and job["params"]["iterations"] == 8
+    assert job["params"]["content_layers"] is None  # unset: the mode's default, conv4_2 for a transfer
 
     done = wait_for(client, job["id"], {"succeeded", "failed"}, timeout=180)
     assert done["status"] == "succeeded", done["error"]
-    assert done["progress"] == 1.0 and done["attempts"] == 1
+    assert done["progress"] == 1.0 and done["attempts"] == 1 and done["metrics"]["iterations"] == 8
     assert done["worker"]["pid"] > 0 and done["started_at"] >= done["created_at"]
 
     result = client.get(f"/v1/jobs/{job['id']}/result")
