@@ -15,7 +15,7 @@ from PIL import Image
 
 from models.nst import imaging
 from models.nst.config import StyleConfig, StyleResult
-from models.nst.scales import scale_sizes, split_iterations
+from models.nst.scales import scale_sizes, split_iterations, step_costs
 from models.nst.vgg import VGG19Features, build_vgg, deepest
 from models.progress import OnProgress, ShouldStop, Tracker
 
@@ -54,7 +54,8 @@ def dream(
     layers = config.sweep_content_layers or config.content_layers[:1]
     vgg = build_vgg(deepest(layers), config.pooling, weights_path, device)
     base = imaging.to_tensor(content, device=device)  # (1, 3, H, W)
-    tracker = Tracker(config.iterations * len(layers), on_progress, should_stop, config.preview_every)
+    costs = step_costs(octaves(config)) * len(layers)  # the same octaves for each layer, one after the other
+    tracker = Tracker(config.iterations * len(layers), on_progress, should_stop, config.preview_every, costs)
     tiles: list[tuple[str, Image.Image]] = []
     metrics: dict[str, float | str] = {}
     for layer in layers:
@@ -76,18 +77,23 @@ def dream(
     return StyleResult(image, tiles if len(tiles) > 1 else [], metrics)
 
 
+def octaves(config: StyleConfig) -> list[tuple[int, int]]:
+    """The octaves as (longest edge, steps), coarse to fine; at most one octave per step."""
+    sizes = scale_sizes(config.size, config.scales, factor=OCTAVE_FACTOR)[-config.iterations :]
+    steps = split_iterations(config.iterations, len(sizes), final_share=1 / len(sizes))
+    return list(zip(sizes, steps, strict=True))
+
+
 def dream_layer(
     base: torch.Tensor, vgg: VGG19Features, layer: str, config: StyleConfig, tracker: Tracker
 ) -> torch.Tensor:
     """Gradient ascent on `layer` over `config.scales` octaves, coarse to fine, carrying the detail up."""
     generator = torch.Generator().manual_seed(config.seed if config.seed is not None else torch.seed())
     out_size = imaging.fit_size(base.shape[-1], base.shape[-2], config.size)
-    sizes = scale_sizes(config.size, config.scales, factor=OCTAVE_FACTOR)[-config.iterations :]
-    steps = split_iterations(config.iterations, len(sizes), final_share=1 / len(sizes))
     lr = STEP * config.dream_strength
     detail: torch.Tensor | None = None  # what the dream added at the previous octave
     x = base
-    for longest, n_steps in zip(sizes, steps, strict=True):
+    for longest, n_steps in octaves(config):
         size = imaging.fit_size(*out_size, longest)
         octave_base = imaging.resize(base, size)  # (1, 3, h, w)
         x = octave_base if detail is None else (octave_base + imaging.resize(detail, size)).clamp(0, 1)

@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw
 from models.nst import Mode, StyleConfig, StyleResult, figures, stylize
 from models.nst.dream import activation_gain
 from models.nst.modes import MODE_DEFAULTS
+from models.progress import Progress
 
 DEVICE = os.environ.get("STYLEWAVE_TEST_DEVICE", "cpu")
 
@@ -107,6 +108,16 @@ def test_dream_sweep_is_one_labelled_grid_of_single_dreams() -> None:
     alone = run(content, [], mode="dream", size=64, scales=1, iterations=6, content_layers=["conv3_1"])
     if DEVICE == "cpu":
         assert alone.image.tobytes() == result.tiles[1][1].tobytes()  # a tile is the dream of its layer
+
+
+def test_dream_sweep_progress_weighs_each_step_by_its_pixels() -> None:
+    seen: list[Progress] = []
+    config = StyleConfig(mode="dream", size=96, scales=2, iterations=4, sweep_content_layers=["conv2_1", "conv3_1"])
+    stylize(photo(), [], config, device=DEVICE, on_progress=seen.append)  # octaves at 69 and 96 px
+    fractions = [p.fraction for p in seen]
+    assert [p.step for p in seen] == list(range(1, 9)) and seen[-1].total == 8
+    assert fractions == sorted(fractions) and fractions[3] == pytest.approx(0.5) and fractions[-1] == 1.0
+    assert fractions[0] < 1 / 8  # a step of the coarse octave costs less than one of the full size
 
 
 # ---------------------------------------------------------------- texture synthesis
