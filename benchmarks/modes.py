@@ -7,8 +7,13 @@ starting Python, importing torch and loading the weights); the dream sweep runs 
 process, and texture synthesis and content reconstruction call `models.nst.stylize`.
 
     .venv/bin/python benchmarks/modes.py CONTENT STYLE [--out-dir DIR] [--only dream,sweep,style,content]
+    .venv/bin/python benchmarks/modes.py CONTENT STYLE --out-dir DIR --figures docs/modes
+
+`--figures` runs nothing: it lays the images of earlier runs in DIR out as the README's small before/after
+strips (JPEG), each tile labelled; the content reconstructions also as a 3x enlarged crop of the sky.
 
 Figures (models/nst/figures.py), the content resized to the result's size where they compare pixels:
+    seconds      wall time (dream: of the whole CLI process); cpu_s: its CPU time (user + system)
     grey_corr    correlation of the full-resolution grey levels with the content
     saturation   mean HSV saturation (the content's beside it)
     act_gain     the dream layer's mean squared activation over the content's
@@ -24,6 +29,7 @@ import argparse
 import io
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -36,7 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from app.schemas import StyleTransferParams  # noqa: E402
-from models.nst import Mode, StyleConfig, figures, stylize  # noqa: E402
+from models.nst import Mode, StyleConfig, figures, imaging, stylize  # noqa: E402
 from models.nst.vgg import build_vgg  # noqa: E402
 from workers.jobs import JobOutput, style_job  # noqa: E402
 
@@ -47,15 +53,21 @@ DREAM_BEFORE = {"iterations": 150, "scales": 3, "content_layers": ["conv4_2"]}
 STYLE_BEFORE = {"iterations": 150, "scales": 3, "final_share": 0.25, "coarse_style_scale": 1.0}
 
 
-def cli_dream(content: Path, out: Path, size: int, fields: dict[str, Any]) -> tuple[float, Image.Image]:
-    """`stylewave stylize CONTENT -o OUT --mode dream --size SIZE ...` on the CPU: its wall time and result."""
+def cli_dream(content: Path, out: Path, size: int, fields: dict[str, Any]) -> tuple[float, float, Image.Image]:
+    """`stylewave stylize CONTENT -o OUT --mode dream --size SIZE ...` on the CPU: wall and CPU seconds, result."""
     options = [f"--{k.replace('_', '-')}={','.join(v) if isinstance(v, list) else v}" for k, v in fields.items()]
     cmd = [str(Path(sys.executable).parent / "stylewave"), "stylize", str(content), "-o", str(out)]
     cmd += ["--mode", "dream", "--size", str(size), *options]
     print("running: stylewave", " ".join(cmd[2:]), flush=True)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _children_cpu()
     subprocess.run(cmd, check=True, env={**os.environ, "STYLEWAVE_DEVICE": "cpu"}, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t0, Image.open(out).convert("RGB")
+    return time.perf_counter() - t0, _children_cpu() - cpu0, Image.open(out).convert("RGB")
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes: less sensitive to a busy machine than wall time."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def dream_sweep_job(content: Image.Image, **fields: Any) -> tuple[float, JobOutput]:
@@ -91,9 +103,11 @@ def dream_rows(content_path: Path, out_dir: Path, size: int) -> list[Row]:
     }
     rows = []
     for i, (name, fields) in enumerate(runs.items()):
-        seconds, out = cli_dream(content_path, out_dir / f"dream{i}.png", size, fields)
+        seconds, cpu, out = cli_dream(content_path, out_dir / f"dream{i}.png", size, fields)
         layer = (fields.get("content_layers") or list(Mode.dream.defaults.content_layers))[0]
-        rows.append({"run": name, "seconds": seconds, "layer": layer, **dream_figures(out, content, layer)})
+        rows.append(
+            {"run": name, "seconds": seconds, "cpu_s": cpu, "layer": layer, **dream_figures(out, content, layer)}
+        )
     return rows
 
 
@@ -201,6 +215,39 @@ def acceptance(report: dict[str, list[Row]]) -> list[tuple[str, bool]]:
     return checks
 
 
+def write_figures(content_path: Path, style_path: Path, out_dir: Path, dest: Path, height: int = 160) -> None:
+    """The README's before/after strips from the images of earlier runs in `out_dir`, as small JPEGs in `dest`."""
+    dest.mkdir(parents=True, exist_ok=True)
+    content, style = Image.open(content_path).convert("RGB"), Image.open(style_path).convert("RGB")
+
+    def strip(name: str, tiles: list[tuple[str, Image.Image]], tile_height: int = height) -> None:
+        fitted = [(label, im.resize((round(im.width * tile_height / im.height), tile_height))) for label, im in tiles]
+        imaging.grid(fitted, columns=len(fitted)).save(dest / name, "JPEG", quality=80, optimize=True)
+        print(f"wrote {dest / name} ({(dest / name).stat().st_size // 1024} KiB)")
+
+    def load(name: str) -> Image.Image:
+        return Image.open(out_dir / name).convert("RGB")
+
+    labels = ["photo", "before: 150 steps", "default", "dream_strength=0.25", "dream_strength=4"]
+    dreams = [load(f"dream{i}.png") for i in (0, 1, 2, 3)]
+    strip("dream.jpg", list(zip(labels, [content, *dreams], strict=True)))
+    sweep = load("dream_sweep.png")
+    sweep.thumbnail((640, 640))
+    sweep.save(dest / "dream_sweep.jpg", "JPEG", quality=80, optimize=True)
+    strip(
+        "texture.jpg",
+        [("painting", style), ("before", load("style_before.png")), ("default", load("style_default.png"))],
+    )
+    recon = [
+        ("photo", content),
+        ("before: no TV", load("content_before.png")),
+        ("default", load("content_default.png")),
+    ]
+    strip("content.jpg", recon, 128)
+    sky = [(label, im.resize((128, round(128 * im.height / im.width))).crop((0, 0, 64, 32))) for label, im in recon]
+    strip("content_sky.jpg", [(label, im.resize((192, 96), Image.Resampling.NEAREST)) for label, im in sky], 96)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("content", type=Path)
@@ -210,7 +257,11 @@ def main() -> None:
     parser.add_argument("--dream-size", type=int, default=384)
     parser.add_argument("--style-size", type=int, default=256)
     parser.add_argument("--content-size", type=int, default=128)
+    parser.add_argument("--figures", type=Path, help="write the README's strips from DIR's images; run nothing")
     args = parser.parse_args()
+    if args.figures is not None:
+        write_figures(args.content, args.style, args.out_dir, args.figures)
+        return
     args.out_dir.mkdir(parents=True, exist_ok=True)
     only = set(args.only.split(","))
     report: dict[str, list[Row]] = {}

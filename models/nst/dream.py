@@ -1,8 +1,9 @@
 """DeepDream-style pareidolia (Mordvintsev et al. 2015): amplify what one VGG-19 layer sees, over octaves.
 
-The defaults (`Mode.dream.defaults`) follow the original: about 10 steps per octave over 4 octaves 1.4
-apart, each a step of 1.5 grey levels (0-255) along the gradient normalised by its mean magnitude, so the
-picture stays recognisable and the dream grows out of it. `dream_strength` scales that step.
+The defaults (`Mode.dream.defaults`) follow the original's shape: 4 octaves 1.4 apart, each step 1.5 grey
+levels (0-255) along the gradient normalised by its mean magnitude, but 5 steps per octave where GoogLeNet
+took 10, as VGG-19 dreams about twice as fast; so the picture stays recognisable and the dream grows out of
+it. `dream_strength` scales that step.
 """
 
 from __future__ import annotations
