@@ -19,6 +19,8 @@ VGG19_LAYERS: tuple[str, ...] = (
     "conv5_1", "conv5_2", "conv5_3", "conv5_4", "pool5",
 )  # fmt: skip
 DEFAULT_STYLE_LAYERS = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
+# Every mode's content layer when a request leaves `content_layers` unset (models/nst/modes.py: MODE_DEFAULTS).
+DEFAULT_CONTENT_LAYERS = ["conv4_2"]
 
 # Wave-forecast limits (models/waves/forecast.py mirrors them; a test checks they agree).
 MAX_HORIZON = 1000
@@ -306,10 +308,11 @@ class StyleTransferParams(WebhookFields):
     def _stacks(cls, v: Any) -> Any:
         if v is None:
             return None
-        raw = " ".join(v) if isinstance(v, list) else str(v)
+        # A list (repeated form fields, or the validated params of a task message) holds whole stacks.
+        raw = ";".join(str(item) for item in v) if isinstance(v, list) else str(v)
         stacks = [s.strip() for s in raw.replace("|", ";").split(";") if s.strip()]
         for stack in stacks:
-            _check_layers([name.strip() for name in stack.split("+") if name.strip()])
+            _check_layers(_stack_layers(stack))
         if not stacks or len(stacks) > 16:
             raise ValueError("give between 1 and 16 layer stacks")
         return stacks
@@ -334,7 +337,12 @@ class StyleTransferParams(WebhookFields):
         """The sweep's style-layer stacks as lists of layer names."""
         if self.sweep_style_layers is None:
             return None
-        return [[n.strip() for n in stack.split("+") if n.strip()] for stack in self.sweep_style_layers]
+        return [_stack_layers(stack) for stack in self.sweep_style_layers]
+
+
+def _stack_layers(stack: str) -> list[str]:
+    """`conv1_1+conv2_1` -> its layers (a space also separates them: a `+` that a URL encoding turned into one)."""
+    return stack.replace("+", " ").split()
 
 
 class WaveTerm(BaseModel):

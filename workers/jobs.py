@@ -138,7 +138,11 @@ def _forecast_inputs(request: WaveForecastRequest) -> tuple[np.ndarray, np.ndarr
 
 
 def _decode(blob: bytes) -> Image.Image:
-    return Image.open(io.BytesIO(blob)).convert("RGB")
+    """The image, opened lazily: models/nst decodes it straight down to the size it works at (`imaging.shrink`)."""
+    try:
+        return Image.open(io.BytesIO(blob))
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"an input image cannot be read ({exc})") from exc
 
 
 def _reporter(listener: Listener) -> OnProgress:

@@ -8,6 +8,7 @@ it. `dream_strength` scales that step.
 
 from __future__ import annotations
 
+import math
 import time
 from functools import partial
 
@@ -16,13 +17,15 @@ from PIL import Image
 
 from models.nst import imaging
 from models.nst.config import StyleConfig, StyleResult
-from models.nst.scales import scale_sizes, split_iterations, step_costs
-from models.nst.vgg import VGG19Features, build_vgg, deepest
+from models.nst.scales import MIN_SCALE_SIZE, scale_sizes, split_iterations, step_costs
+from models.nst.vgg import VGG19Features, build_vgg, deepest, min_edge
 from models.progress import OnProgress, ShouldStop, Tracker
 
 OCTAVE_FACTOR = 1.4  # the classic DeepDream octave scale
 MAX_SHIFT = 16  # random roll (jitter) per step, in pixels, against grid artefacts
 STEP = 1.5 / 255  # the original DeepDream step (1.5 on a 0-255 image) on its normalised gradient
+
+Octaves = list[tuple[int, int]]  # (longest edge, steps) per octave, coarse to fine
 
 
 def dream_step(
@@ -53,14 +56,17 @@ def dream(
     """Dream on `config.content_layers[0]`, or one tile per layer of `sweep_content_layers` (a labelled grid)."""
     started = time.perf_counter()
     layers = config.sweep_content_layers or config.content_layers[:1]
-    vgg = build_vgg(deepest(layers), config.pooling, weights_path, device)
-    base = imaging.to_tensor(content, device=device)  # (1, 3, H, W)
-    costs = step_costs(octaves(config)) * len(layers)  # the same octaves for each layer, one after the other
+    out_size = imaging.fit_size(*content.size, config.size)
+    schedules = [octaves(config, out_size, layer) for layer in layers]  # one layer after the other
+    costs = [cost for schedule in schedules for cost in step_costs(schedule)]
     tracker = Tracker(config.iterations * len(layers), on_progress, should_stop, config.preview_every, costs)
+    tracker.check()
+    vgg = build_vgg(deepest(layers), config.pooling, weights_path, device)
+    base = imaging.to_tensor(imaging.shrink(content, out_size), device=device)  # (1, 3, H, W), never the upload's size
     tiles: list[tuple[str, Image.Image]] = []
     metrics: dict[str, float | str] = {}
-    for layer in layers:
-        x = dream_layer(base, vgg, layer, config, tracker)  # (1, 3, H, W)
+    for layer, schedule in zip(layers, schedules, strict=True):
+        x = dream_layer(base, vgg, layer, schedule, config, tracker)  # (1, 3, H, W)
         tiles.append((layer, imaging.to_image(x)))
         gain = activation_gain(vgg, x, base, layer)
         metrics["activation_gain" if len(layers) == 1 else f"activation_gain_{layer}"] = gain
@@ -78,23 +84,29 @@ def dream(
     return StyleResult(image, tiles if len(tiles) > 1 else [], metrics)
 
 
-def octaves(config: StyleConfig) -> list[tuple[int, int]]:
-    """The octaves as (longest edge, steps), coarse to fine; at most one octave per step."""
-    sizes = scale_sizes(config.size, config.scales, factor=OCTAVE_FACTOR)[-config.iterations :]
+def octaves(config: StyleConfig, out_size: tuple[int, int], layer: str) -> Octaves:
+    """The octaves for `layer`; ValueError when even the output is too small for the layer to see."""
+    edge = min_edge(layer)
+    if min(out_size) < edge:
+        raise ValueError(f"size {config.size} gives a {out_size[0]}x{out_size[1]} output, but {layer} needs {edge} px")
+    # Octaves too small for the layer to see are skipped (a narrow image's short edge decides), as are the
+    # coarsest when there are fewer steps than octaves.
+    min_size = max(MIN_SCALE_SIZE, math.ceil(edge * max(out_size) / min(out_size)))
+    sizes = scale_sizes(config.size, config.scales, OCTAVE_FACTOR, min_size)[-config.iterations :]
     steps = split_iterations(config.iterations, len(sizes), final_share=1 / len(sizes))
     return list(zip(sizes, steps, strict=True))
 
 
 def dream_layer(
-    base: torch.Tensor, vgg: VGG19Features, layer: str, config: StyleConfig, tracker: Tracker
+    base: torch.Tensor, vgg: VGG19Features, layer: str, schedule: Octaves, config: StyleConfig, tracker: Tracker
 ) -> torch.Tensor:
-    """Gradient ascent on `layer` over `config.scales` octaves, coarse to fine, carrying the detail up."""
+    """Gradient ascent on `layer` over the octaves of `schedule`, coarse to fine, carrying the detail up."""
     generator = torch.Generator().manual_seed(config.seed if config.seed is not None else torch.seed())
-    out_size = imaging.fit_size(base.shape[-1], base.shape[-2], config.size)
+    out_size = (base.shape[-1], base.shape[-2])
     lr = STEP * config.dream_strength
     detail: torch.Tensor | None = None  # what the dream added at the previous octave
     x = base
-    for longest, n_steps in octaves(config):
+    for longest, n_steps in schedule:
         size = imaging.fit_size(*out_size, longest)
         octave_base = imaging.resize(base, size)  # (1, 3, h, w)
         x = octave_base if detail is None else (octave_base + imaging.resize(detail, size)).clamp(0, 1)

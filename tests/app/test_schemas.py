@@ -103,6 +103,10 @@ def test_api_defaults_are_the_algorithms_defaults(mode: modes.Mode) -> None:
     assert style_config(api) == config
 
 
+def test_the_apis_default_content_layer_is_every_modes() -> None:
+    assert all(list(mode.defaults.content_layers) == schemas.DEFAULT_CONTENT_LAYERS for mode in modes.Mode)
+
+
 def _shown(value: object) -> str:
     """A default as the API text writes it: 0 not 0.0, the first layer of a tuple."""
     if isinstance(value, float):
