@@ -10,7 +10,8 @@ process, and texture synthesis and content reconstruction call `models.nst.styli
     .venv/bin/python benchmarks/modes.py CONTENT STYLE --out-dir DIR --figures docs/modes
 
 `--figures` runs nothing: it lays the images of earlier runs in DIR out as the README's small before/after
-strips (JPEG), each tile labelled; the content reconstructions also as a 3x enlarged crop of the sky.
+strips (JPEG), each tile labelled; the content reconstructions as an enlarged crop of the sky, where the
+checkerboard was.
 
 Figures (models/nst/figures.py), the content resized to the result's size where they compare pixels:
     seconds      wall time (dream: of the whole CLI process); cpu_s: its CPU time (user + system)
@@ -232,7 +233,7 @@ def write_figures(content_path: Path, style_path: Path, out_dir: Path, dest: Pat
     dreams = [load(f"dream{i}.png") for i in (0, 1, 2, 3)]
     strip("dream.jpg", list(zip(labels, [content, *dreams], strict=True)))
     sweep = load("dream_sweep.png")
-    sweep.thumbnail((640, 640))
+    sweep.thumbnail((560, 560))
     sweep.save(dest / "dream_sweep.jpg", "JPEG", quality=80, optimize=True)
     strip(
         "texture.jpg",
@@ -243,7 +244,6 @@ def write_figures(content_path: Path, style_path: Path, out_dir: Path, dest: Pat
         ("before: no TV", load("content_before.png")),
         ("default", load("content_default.png")),
     ]
-    strip("content.jpg", recon, 128)
     sky = [(label, im.resize((128, round(128 * im.height / im.width))).crop((0, 0, 64, 32))) for label, im in recon]
     strip("content_sky.jpg", [(label, im.resize((192, 96), Image.Resampling.NEAREST)) for label, im in sky], 96)
 
