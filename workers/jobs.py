@@ -20,7 +20,6 @@ from app.schemas import StyleTransferParams, WaveForecastRequest, WebhookFields
 from models import nst
 from models import waves as forecasting
 from models.progress import OnProgress, Progress
-from workers.plots import forecast_plot_png
 
 
 class Listener(Protocol):
@@ -124,6 +123,8 @@ def forecast_job(
         body["timestamps"] = request.timestamps
     outputs = {"result": json.dumps(body).encode()}
     if plot:
+        from workers.plots import forecast_plot_png  # matplotlib: a second's import that style jobs never need
+
         tail = series[-max(4 * request.horizon, 200) :]  # (<=T, C): the end of the history, for context
         outputs["plot"] = forecast_plot_png(tail, result.forecast, result.intervals, actual, len(series), result.model)
     return JobOutput(metrics, outputs)

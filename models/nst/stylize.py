@@ -248,9 +248,14 @@ def _output_size(config: StyleConfig, content: Image.Image | None, styles: list[
 
 
 def _scaled_inputs(prepared: Prepared, size: tuple[int, int]) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
-    """The content at the scale's size, and the styles at `style_scale` times its pixel count."""
+    """The content at the scale's size, and the styles at `style_scale` times its pixel count.
+
+    At the coarser scales `coarse_style_scale` enlarges the styles further, up to the full size's pixel count.
+    """
+    config = prepared.config
     content = imaging.resize(prepared.content, size) if prepared.content is not None else None
-    style_px = size[0] * size[1] * prepared.config.style_scale**2
+    full = prepared.out_size[0] * prepared.out_size[1]
+    style_px = min(full, size[0] * size[1] * config.coarse_style_scale**2) * config.style_scale**2
     # A small style_scale (or a narrow style image) must not shrink a style below what its deepest layer sees.
     edge = min_edge(deepest([n for v in prepared.variants for n in v.style_layers]))
     sizes = [imaging.at_least(imaging.pixels_size(s.shape[-1], s.shape[-2], style_px), edge) for s in prepared.styles]
