@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import redis
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.queue import make_celery
 from app.routes import health, jobs, style_transfers, wave_forecasts, webhooks
@@ -42,6 +42,60 @@ class ContentTypeGuard:
         await self.app(scope, receive, send)
 
 
+class _TooLarge(HTTPException):
+    """Raised while the body streams in; an HTTPException, so a route that is parsing it answers the same 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, too_large_detail(limit))
+
+
+def too_large_detail(limit: int) -> str:
+    return f"the request body is larger than the limit of {limit} bytes"
+
+
+class BodyLimit:
+    """Refuse a request body over `limit` bytes with 413 JSON: from Content-Length, or counted as it streams in.
+
+    (Starlette's own limit answers text/plain; every error of this API is JSON `{"detail": ...}`.)
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        received, started = 0, False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise _TooLarge(self.limit)
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except _TooLarge:
+            if started:
+                raise
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await JSONResponse({"detail": too_large_detail(self.limit)}, 413, {"Connection": "close"})(scope, receive, send)
+
+
 async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
     """422 naming each bad field. The offending input is not echoed: it may be huge, or NaN (not JSON)."""
     assert isinstance(exc, RequestValidationError)
@@ -69,7 +123,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="stylewave",
         version="0.1.0",
         summary="Neural style transfer and LSTM wave forecasting, as jobs.",
-        max_body_size=settings.max_upload_bytes,
     )
     app.state.settings = settings
     app.state.celery = make_celery(settings, name="stylewave-api")
@@ -79,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(redis.RedisError, redis_unavailable)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_middleware(ContentTypeGuard)
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
     for module in (style_transfers, wave_forecasts, jobs, webhooks, health):
         app.include_router(module.router)
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True, check_dir=False), name="web")

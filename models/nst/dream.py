@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from models.nst import imaging
-from models.nst.config import StyleConfig, StyleResult
+from models.nst.config import Metrics, StyleConfig, StyleResult
 from models.nst.scales import scale_sizes, split_iterations
 from models.nst.vgg import VGG19Features, build_vgg
 from models.progress import OnProgress, ShouldStop, Tracker
@@ -68,13 +68,13 @@ def dream(
         detail = x - octave_base
     image = imaging.to_image(x)
     seconds = time.perf_counter() - started
-    metrics: dict[str, float | str] = {
-        "activation": tracker.losses.get("activation", 0.0),
+    metrics: Metrics = {
+        "losses": dict(tracker.losses),  # the last step's: activation, and total (its negative)
         "seconds": seconds,
         "device": device,
-        "iterations": float(tracker.step),
+        "iterations": tracker.step,
         "seconds_per_iteration": seconds / max(1, tracker.step),
-        "width": float(image.width),
-        "height": float(image.height),
+        "width": image.width,
+        "height": image.height,
     }
     return StyleResult(image, [], metrics)
