@@ -330,11 +330,11 @@ class WaveForecastRequest(WebhookFields):
 
     waves: list[WaveChannel] | None = Field(None, min_length=1, max_length=MAX_CHANNELS)
     history: int = Field(3000, ge=1, le=MAX_HISTORY, description="Observed samples t = 0 .. history-1.")
-    noise_std: float = Field(0.0, ge=0)
+    noise_std: float = Field(0.0, ge=0, description="Standard deviation of the noise added to generated waves.")
     series: list[list[float]] | None = Field(
         None, max_length=MAX_HISTORY, description="Rows of channels, oldest first."
     )
-    horizon: int = Field(23, ge=1, le=MAX_HORIZON)
+    horizon: int = Field(23, ge=1, le=MAX_HORIZON, description="Steps to forecast.")
     model: ForecastModel = "lstm"
     seed: int = Field(0, ge=0, le=2**32 - 1)
     lstm_seed_steps: int = Field(

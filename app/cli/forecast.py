@@ -19,10 +19,14 @@ from app.cli.common import (
     err,
     fail,
     local_errors,
+    local_only,
     progress_bar,
     run_on_server,
+    server_from,
     validated,
+    writable,
 )
+from app.cli.options import with_schema_options
 from app.client import Client
 from app.schemas import WaveForecastRequest
 
@@ -48,21 +52,22 @@ ORIGINAL_WAVES: list[dict[str, Any]] = [
 def forecast(
     waves: Annotated[
         Path | None, typer.Option(help="JSON file: a list of channels {offset, terms}, or a request body")
-    ] = None,  # noqa: E501
+    ] = None,
     series: Annotated[Path | None, typer.Option(help="CSV file: one row per step, one column per channel")] = None,
-    horizon: Annotated[int | None, typer.Option(help="Steps to forecast [default 23]")] = None,
-    history: Annotated[int | None, typer.Option(help="Samples of the waves observed [default 3000]")] = None,
-    model: Annotated[str | None, typer.Option(help="lstm | auto | lstm-seed | persistence | ar | harmonic")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed")] = None,
-    noise_std: Annotated[float | None, typer.Option(help="Noise added to generated waves")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the forecast JSON here")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write the forecast plot (PNG) here")] = None,
+    *,
     server: ServerOpt = None,
     api_key: ApiKeyOpt = None,
+    **options: Any,  # one per WaveForecastRequest field (app/cli/options.py)
 ) -> None:
     """Forecast waves N steps ahead (the original two-channel waves unless --waves or --series)."""
-    raw = _request_body(waves, series, {"horizon": horizon, "model": model, "seed": seed}, history, noise_std)
+    server, api_key = server_from(server, api_key)
+    writable(output, "--output")
+    writable(plot, "--plot")
+    raw = _request_body(waves, series, options)
     request = validated(WaveForecastRequest.model_validate, raw)
+    local_only(request, server)
     with progress_bar("forecast") as show:
         if server is None:
             with local_errors("forecast"):
@@ -75,16 +80,17 @@ def forecast(
             body, plot_png = run_on_server(server, api_key, lambda client: client.submit_forecast(raw), fetch, show)
     for path, data in ((output, json.dumps(body, indent=1).encode()), (plot, plot_png)):
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
             err.print(f"wrote {path}")
     if output is None:
         _print_forecast(body)
 
 
-def _request_body(
-    waves: Path | None, series: Path | None, options: dict[str, Any], history: int | None, noise_std: float | None
-) -> dict[str, Any]:
+# Options that describe generated waves; a --series run has none and ignores them.
+_WAVE_OPTIONS = ("history", "noise_std")
+
+
+def _request_body(waves: Path | None, series: Path | None, options: dict[str, Any]) -> dict[str, Any]:
     """The request body from the options: a waves JSON file, a series CSV file, or the original waves."""
     if waves is not None and series is not None:
         fail("give either --waves or --series, not both", EXIT_BAD_INPUT)
@@ -94,10 +100,10 @@ def _request_body(
         body = _read_waves(waves)
     else:
         body = {"waves": ORIGINAL_WAVES}
-    if "series" not in body:
-        options |= {"history": history, "noise_std": noise_std}
-    body.update({k: v for k, v in options.items() if v is not None})
-    return body
+    given = {k: v for k, v in options.items() if v is not None}
+    if "series" in body:
+        given = {k: v for k, v in given.items() if k not in _WAVE_OPTIONS}
+    return body | given
 
 
 def _read_waves(path: Path) -> dict[str, Any]:
@@ -147,3 +153,6 @@ def _print_forecast(body: dict[str, Any]) -> None:
         out.print(f"t={start + i}: " + ", ".join(f"{v:.4g}" for v in row))
     if len(steps) > 5:
         out.print(f"... {len(steps) - 5} more steps (use -o OUT.json for all)")
+
+
+forecast = with_schema_options(forecast, WaveForecastRequest, exclude=("waves", "series"))

@@ -9,8 +9,11 @@ The convention, also stated in a comment at the top of README.md:
   machines, sample output. Any other shell tag (bash, shell, zsh) is refused here, so that no one writes a
   block believing it is tested when it is not.
 - Before running, the test applies these substitutions, and only these (SUBSTITUTIONS below): the service's
-  address `127.0.0.1:8000` becomes the test service's free port, and every size (`size=N` in a form, `--size N`
-  on the command line) becomes TINY_SIZE, so that the whole README runs in about a minute.
+  address `127.0.0.1:8000` becomes the test service's free port; every size (`size=N` in a form, `--size N`
+  on the command line) becomes TINY_SIZE; and every iteration count under 1000 (`iterations=N`,
+  `--iterations N`) becomes FEW_ITERATIONS, so that the whole README runs in a minute or two. Counts of
+  1000 and more are kept: they stand for a job that must still be running a moment later (the cancel example).
+  So a style job in a ```sh block should name its size and iterations.
 - The script runs under `set -e`, with `curl` given `--fail-with-body`: any command that fails, and any HTTP
   error answer, fails the test.
 """
@@ -24,6 +27,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from app.embedded import free_port
 from tests.conftest import make_content, make_style
@@ -32,16 +36,21 @@ from tests.stack import REPO, poll_ok
 README = REPO / "README.md"
 TINY_SIZE = 64
 RUN, SHOWN = "sh", ("console", "text")
+FEW_ITERATIONS = 8
 SUBSTITUTIONS: list[tuple[str, str]] = [
     (r"127\.0\.0\.1:8000\b", "127.0.0.1:{port}"),
     (r"\bsize=\d+", f"size={TINY_SIZE}"),
     (r"--size[ =]\d+", f"--size {TINY_SIZE}"),
+    (r"\biterations=\d{1,3}\b", f"iterations={FEW_ITERATIONS}"),
+    (r"--iterations[ =]\d{1,3}\b", f"--iterations {FEW_ITERATIONS}"),
 ]
 # curl refuses --fail-with-body beside -f, so the wrapper drops the README's own -f (it fails either way).
 PRELUDE = """\
 set -e
+PS4='+ $(date +%T) '
 set -x
 curl() {
+  { set +x; } 2>/dev/null
   local arg args=()
   for arg in "$@"; do
     case $arg in
@@ -51,6 +60,7 @@ curl() {
       *) args+=("$arg") ;;
     esac
   done
+  set -x
   command curl --fail-with-body "${args[@]}"
 }
 """
@@ -78,9 +88,14 @@ def test_blocks_follow_the_convention() -> None:
 
 
 def test_substitutions() -> None:
-    text = "```sh\ncurl -F size=256 -F style_size=2 http://127.0.0.1:8000/x\nstylewave stylize --size 512\n```\n"
+    text = (
+        "```sh\ncurl -F size=256 -F style_size=2 -F iterations=100 http://127.0.0.1:8000/x\n"
+        "stylewave stylize --size 512 --iterations 300\ncurl -F iterations=5000\n```\n"
+        "```console\ndocker compose up\n```\n"
+    )
     script = readme_script(text, 4321)
-    assert "size=64 -F style_size=2 http://127.0.0.1:4321/x" in script and "--size 64" in script
+    assert "size=64 -F style_size=2 -F iterations=8 http://127.0.0.1:4321/x" in script
+    assert "--size 64 --iterations 8" in script and "iterations=5000" in script and "docker" not in script
 
 
 def _shell_env(workdir: Path) -> dict[str, str]:
@@ -120,12 +135,18 @@ def test_readme_runs_as_written(workdir: Path, tmp_path_factory: pytest.TempPath
         assert ready, "serve did not become ready:\n" + (data / "serve.log").read_text(errors="replace")[-3000:]
         script = workdir / "readme.sh"
         script.write_text(readme_script(README.read_text(), port))
-        run = subprocess.run(
-            ["bash", str(script)], cwd=workdir, env=env, capture_output=True, text=True, timeout=360
-        )
-        output = f"--- stdout\n{run.stdout[-6000:]}\n--- stderr\n{run.stderr[-6000:]}"
+        with open(workdir / "readme.log", "wb") as out:
+            try:
+                code = subprocess.run(
+                    ["bash", str(script)], cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=300
+                ).returncode
+            except subprocess.TimeoutExpired:
+                code = None
+        output = (workdir / "readme.log").read_text(errors="replace")[-8000:]
         service_log = (data / "serve.log").read_text(errors="replace")[-4000:]
-        assert run.returncode == 0, f"a README block failed:\n{output}\n--- service\n{service_log}"
+        failed = "timed out" if code is None else f"exited with {code}"
+        assert code == 0, f"the README's blocks {failed}:\n{output}\n--- service\n{service_log}"
+        _check_outputs(script.read_text(), workdir)
     finally:
         serve.terminate()
         try:
@@ -133,3 +154,18 @@ def test_readme_runs_as_written(workdir: Path, tmp_path_factory: pytest.TempPath
         except subprocess.TimeoutExpired:
             serve.kill()
         log.close()
+
+
+def _check_outputs(script: str, workdir: Path) -> None:
+    """Every file the blocks write (`-o FILE`, `--plot FILE`) is there, and every non-empty PNG is an image.
+
+    (A preview fetched before the first one exists is a 204 with no body: an empty file, as the README says.)
+    """
+    written = re.findall(r"(?:-o|--output|--plot)\s+(\S+)", script)
+    assert written, "the README's blocks write no files"
+    for name in written:
+        path = workdir / name
+        assert path.exists(), f"the README promised {name}, but it was not written"
+        if path.suffix == ".png" and path.stat().st_size:
+            with Image.open(path) as image:
+                image.verify()
