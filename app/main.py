@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.csv_body import CSVForecastBody
 from app.queue import make_celery
 from app.routes import health, jobs, style_transfers, wave_forecasts, webhooks
 from app.settings import Settings, get_settings
@@ -20,11 +21,14 @@ from app.webhooks import queue_delivery
 STATIC_DIR = Path(__file__).parent / "static"
 
 # POST endpoints and the body type each accepts; anything else is refused with 415 before parsing.
-_BODY_TYPES = {"/v1/style-transfers": "multipart/form-data", "/v1/wave-forecasts": "application/json"}
+_BODY_TYPES = {
+    "/v1/style-transfers": ("multipart/form-data",),
+    "/v1/wave-forecasts": ("application/json", "text/csv", "multipart/form-data"),  # CSV: see app.csv_body
+}
 
 
 class ContentTypeGuard:
-    """Answer 415 when a submission's Content-Type is not the one its endpoint takes."""
+    """Answer 415 when a submission's Content-Type is not one its endpoint takes."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -35,8 +39,8 @@ class ContentTypeGuard:
             if expected is not None:
                 headers = dict(scope["headers"])
                 given = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
-                if given != expected:
-                    detail = f"Content-Type must be {expected}, not {given or 'missing'}"
+                if given not in expected:
+                    detail = f"Content-Type must be {' or '.join(expected)}, not {given or 'missing'}"
                     await JSONResponse({"detail": detail}, 415)(scope, receive, send)
                     return
         await self.app(scope, receive, send)
@@ -131,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_exception_handler(redis.RedisError, redis_unavailable)
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_middleware(CSVForecastBody)  # inside the guard: turns a CSV forecast request into its JSON
     app.add_middleware(ContentTypeGuard)
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
     for module in (style_transfers, wave_forecasts, jobs, webhooks, health):

@@ -26,6 +26,7 @@ MAX_HISTORY = 20_000
 MAX_CHANNELS = 16
 MAX_TERMS = 32
 MAX_SEED_STEPS = 100_000
+MAX_SEASON_LENGTHS = 3
 
 
 # The style-transfer choices. models/nst/modes.py holds the same enums (the API process must not import it);
@@ -335,11 +336,53 @@ class WaveForecastRequest(WebhookFields):
         None, max_length=MAX_HISTORY, description="Rows of channels, oldest first."
     )
     horizon: int = Field(23, ge=1, le=MAX_HORIZON, description="Steps to forecast.")
-    model: ForecastModel = "lstm"
+    model: ForecastModel = Field(
+        "auto",
+        description="`auto` (the default): the backtest-weighted hybrid of the LSTM and the classical models; "
+        "`lstm`: the LSTM alone on the seasonally adjusted series; `lstm-seed`: the original experiment's LSTM; "
+        "`persistence`, `ar`, `harmonic`: one baseline. The result's `metrics` say which ran, and why.",
+    )
+    season_length: list[float] | None = Field(
+        None,
+        max_length=MAX_SEASON_LENGTHS,
+        description="Seasonal periods in steps (one, or a list such as `[24, 168]`; comma-separated in forms "
+        "and query strings). Detected from the autocorrelation when absent.",
+    )
+    timestamps: list[str] | None = Field(
+        None,
+        max_length=MAX_HORIZON,
+        description="Labels of the forecast's steps (one per step), returned in the result as `timestamps`. "
+        "A CSV with a timestamp column sets them to the steps that follow its last row.",
+    )
     seed: int = Field(0, ge=0, le=2**32 - 1)
     lstm_seed_steps: int = Field(
         80_000, ge=1, le=MAX_SEED_STEPS, description="Training steps of `model=lstm-seed` (the original protocol)."
     )
+
+    @field_validator("season_length", mode="before")
+    @classmethod
+    def _periods(cls, v: Any) -> Any:
+        """One number, a list, or a comma list (forms and query strings) -> a list of periods."""
+        if v is None or isinstance(v, bool):
+            return v
+        items = v if isinstance(v, list) else [v]
+        out: list[Any] = []
+        for item in items:
+            out += [p.strip() for p in item.split(",") if p.strip()] if isinstance(item, str) else [item]
+        return out
+
+    @field_validator("timestamps", mode="before")
+    @classmethod
+    def _labels(cls, v: Any) -> Any:
+        """A list, or a comma list (query strings, the CLI's --timestamps); ISO 8601 labels hold no commas."""
+        return _split_list(v)
+
+    @field_validator("season_length")
+    @classmethod
+    def _period_range(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and not all(2 <= p <= MAX_HISTORY / 2 for p in v):
+            raise ValueError(f"each period must be between 2 and {MAX_HISTORY // 2} steps")
+        return v
 
     @model_validator(mode="after")
     def _one_source(self) -> WaveForecastRequest:
@@ -356,14 +399,19 @@ class WaveForecastRequest(WebhookFields):
         needed = min_history(self.horizon)
         if length < needed:
             field = "series" if self.series is not None else "history"
-            raise ValueError(f"{field}: at least {needed} samples are needed for horizon {self.horizon}")
+            raise ValueError(
+                f"{field}: at least {needed} samples are needed for horizon {self.horizon} "
+                f"(max(24, 2 x horizon)), got {length}"
+            )
+        if self.timestamps is not None and len(self.timestamps) != self.horizon:
+            raise ValueError(f"timestamps: one per forecast step: {self.horizon}, got {len(self.timestamps)}")
         return self
 
 
 def min_history(horizon: int) -> int:
-    """The shortest history a forecast of `horizon` steps can be fitted and backtested on.
+    """The shortest history a forecast of `horizon` steps accepts: max(24, 2 x horizon).
 
-    Training windows (96 steps + 2 for the differences) and 32 training origins, plus a backtest tail
-    of 16 origins; models.waves.forecast.min_history computes the same, which a test checks.
+    models.waves.forecast.min_history computes the same, which a test checks. Shorter than the LSTM needs, the
+    classical models forecast alone (the metrics say so).
     """
-    return 2 * horizon + 145
+    return max(24, 2 * horizon)

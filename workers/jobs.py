@@ -96,6 +96,7 @@ def forecast_job(
         request.horizon,
         request.model,
         request.seed,
+        season_length=request.season_length or (),
         cache=cache,
         on_progress=_reporter(listener) if listener is not None else None,
         should_stop=listener.should_stop if listener is not None else None,
@@ -115,6 +116,8 @@ def forecast_job(
     }
     if actual is not None:
         body["actual"] = actual.tolist()
+    if request.timestamps is not None:
+        body["timestamps"] = request.timestamps
     outputs = {"result": json.dumps(body).encode()}
     if plot:
         lo95, hi95 = result.intervals["95"]

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
 
+from app.csv_body import openapi_body
 from app.deps import CallerDep, CeleryDep, SettingsDep, StoreDep
 from app.queue import FORECAST_TASK
 from app.routes.submit import WEBHOOK_FIELDS, submit_job
@@ -25,7 +26,13 @@ def prefer_wait(header: str | None) -> float:
     return min(float(match.group(1)), MAX_WAIT_SECONDS) if match else 0.0
 
 
-@router.post("", response_model=Job, status_code=202, responses={200: {"description": "Finished in time"}})
+@router.post(
+    "",
+    response_model=Job,
+    status_code=202,
+    responses={200: {"description": "Finished in time"}},
+    openapi_extra=openapi_body(),  # the CSV forms, which app.csv_body turns into this JSON body
+)
 def create_wave_forecast(
     body: WaveForecastRequest,
     settings: SettingsDep,
