@@ -33,20 +33,25 @@ StoreDep = Annotated[JobStore, Depends(get_store)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]
 
 
-async def get_caller(request: Request, settings: SettingsDep) -> str:
-    """The owner id of this request: a hash of its API key, or `public` when the service is open."""
-    keys = settings.api_key_set
+UNAUTHORIZED = "missing or unknown API key: send `Authorization: Bearer <key>`"
+
+
+def owner_of(authorization: str, keys: frozenset[str]) -> str | None:
+    """The owner id for an Authorization header: a hash of its key, `public` on an open service, else None."""
     if not keys:
         return "public"
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+    scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or token.strip() not in keys:
-        raise HTTPException(
-            401,
-            "missing or unknown API key: send `Authorization: Bearer <key>`",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        return None
     return hashlib.sha256(token.strip().encode()).hexdigest()[:32]
+
+
+async def get_caller(request: Request, settings: SettingsDep) -> str:
+    """The owner id of this request: a hash of its API key, or `public` when the service is open."""
+    owner = owner_of(request.headers.get("authorization", ""), settings.api_key_set)
+    if owner is None:
+        raise HTTPException(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
+    return owner
 
 
 CallerDep = Annotated[str, Depends(get_caller)]

@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.csv_body import CSVForecastBody
+from app.fastpath import PollFastPath
 from app.queue import make_celery
 from app.routes import health, jobs, style_transfers, wave_forecasts, webhooks
 from app.settings import Settings, get_settings
@@ -142,3 +143,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True, check_dir=False), name="web")
     return app
+
+
+def create_server_app() -> PollFastPath:
+    """What uvicorn serves: the app behind the polling fast path (app/fastpath.py)."""
+    return PollFastPath(create_app())

@@ -510,7 +510,7 @@ class JobStore:
     @staticmethod
     def _links(job: Job) -> dict[str, str]:
         base = f"/v1/jobs/{job.id}"
-        links = {"self": base, "result": f"{base}/result"}
+        links = {"self": base, "result": f"{base}/result", "events": f"{base}/events"}
         if job.kind is JobKind.style_transfer:
             links["preview"] = f"{base}/preview"
         else:

@@ -120,9 +120,8 @@ def forecast_job(
         body["timestamps"] = request.timestamps
     outputs = {"result": json.dumps(body).encode()}
     if plot:
-        lo95, hi95 = result.intervals["95"]
         tail = series[-max(4 * request.horizon, 200) :]  # (<=T, C): the end of the history, for context
-        outputs["plot"] = forecast_plot_png(tail, result.forecast, lo95, hi95, actual, start=len(series))
+        outputs["plot"] = forecast_plot_png(tail, result.forecast, result.intervals, actual, len(series), result.model)
     return JobOutput(metrics, outputs)
 
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from models.nst import imaging
 from models.nst.config import Metrics, StyleConfig, StyleResult
-from models.nst.scales import scale_sizes, split_iterations
+from models.nst.scales import scale_sizes, split_iterations, step_costs
 from models.nst.vgg import VGG19Features, build_vgg
 from models.progress import OnProgress, ShouldStop, Tracker
 
@@ -53,7 +53,8 @@ def dream(
     out_size = imaging.fit_size(*content.size, config.size)
     sizes = scale_sizes(config.size, config.scales, factor=OCTAVE_FACTOR)[-config.iterations :]
     steps = split_iterations(config.iterations, len(sizes), final_share=1 / len(sizes))
-    tracker = Tracker(config.iterations, on_progress, should_stop, config.preview_every)
+    costs = step_costs(list(zip(sizes, steps, strict=True)))
+    tracker = Tracker(config.iterations, on_progress, should_stop, config.preview_every, costs)
     detail: torch.Tensor | None = None  # what the dream added at the previous octave
     x = base
     for longest, n_steps in zip(sizes, steps, strict=True):

@@ -20,7 +20,7 @@ from models.nst.dream import dream
 from models.nst.modes import Init, Mode
 from models.nst.objective import Variant, build_objective, needed_layers, variants
 from models.nst.optim import optimize
-from models.nst.scales import plan
+from models.nst.scales import plan, step_costs
 from models.nst.vgg import VGG19Features, build_vgg, deepest
 from models.progress import OnProgress, ShouldStop, Tracker
 
@@ -60,8 +60,9 @@ def stylize(
     schedule = plan_scales(config)
     batch = prepared.variants
     per_chunk = _chunk_size(len(batch), prepared.out_size, dev)
-    total = config.iterations * math.ceil(len(batch) / per_chunk)
-    tracker = Tracker(total, on_progress, should_stop, config.preview_every)
+    chunks = math.ceil(len(batch) / per_chunk)
+    total = config.iterations * chunks
+    tracker = Tracker(total, on_progress, should_stop, config.preview_every, step_costs(schedule) * chunks)
     results: list[torch.Tensor] = []
     fine_seconds = 0.0
     for start in range(0, len(batch), per_chunk):

@@ -55,7 +55,7 @@ def test_compose_config_validates() -> None:
         timeout=60,
     )
     assert r.returncode == 0, r.stderr
-    assert set(r.stdout.split()) == {"redis", "api", "worker", "worker-gpu", "flower"}
+    assert set(r.stdout.split()) == {"redis", "api", "worker", "webhooks", "worker-gpu", "flower"}
 
 
 def test_compose_file_contents() -> None:
@@ -72,6 +72,7 @@ def test_compose_file_contents() -> None:
     assert "/healthz" in " ".join(api["healthcheck"]["test"])
     assert any(str(p).endswith("8000:8000") for p in api["ports"])
     assert api["command"] == "stylewave api --host 0.0.0.0" and worker["command"] == "stylewave worker"
+    assert services["webhooks"]["command"] == "stylewave webhooks"
     for svc in (api, worker):
         assert svc["depends_on"]["redis"]["condition"] == "service_healthy"
         assert svc["environment"]["STYLEWAVE_REDIS_URL"] == "redis://redis:6379/0"
