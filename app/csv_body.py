@@ -3,7 +3,9 @@
 An ASGI middleware turns such a request into the JSON request the route takes (`{"series": [...], "timestamps":
 [...], <the other fields>}`), so every field is still validated once, by `WaveForecastRequest`. The other fields
 come from the query string (text/csv) or the form's fields (multipart). A CSV that cannot be read gets a 422
-naming its row and column before anything is enqueued; a body over the cap gets a 413.
+naming its row and column before anything is enqueued. A CSV request is a JSON request in another form, so
+`STYLEWAVE_MAX_JSON_BYTES` caps it too (413): the text/csv body, or the multipart body less a little room for
+the form's own fields and boundaries.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from app.schemas import MAX_HISTORY, MAX_HORIZON, WaveForecastRequest
 
 PATH = "/v1/wave-forecasts"
 CSV_TYPES = ("text/csv", "multipart/form-data")
+FORM_OVERHEAD = 64 * 1024  # a multipart body's boundaries, part headers and small fields, beside the CSV
 
 
 class BadBody(Exception):
@@ -59,20 +62,20 @@ class CSVForecastBody:
             return
         settings = scope["app"].state.settings
         try:
-            body = await json_body(scope, receive, settings.max_json_bytes, settings.max_upload_bytes)
+            body = await json_body(scope, receive, settings.max_json_bytes)
         except BadBody as exc:
             await JSONResponse({"detail": exc.detail}, exc.status)(scope, receive, send)
             return
         await self.app(_as_json(scope, body), _replay(body), send)
 
 
-async def json_body(scope: Scope, receive: Receive, max_csv: int, max_form: int) -> bytes:
-    """The JSON request equivalent to a text/csv or multipart request."""
+async def json_body(scope: Scope, receive: Receive, max_json: int) -> bytes:
+    """The JSON request equivalent to a text/csv or multipart request (whose body is capped near `max_json`)."""
     if content_type(scope) == "text/csv":
-        data = await _read(receive, max_csv)
+        data = await _read(receive, max_json)
         fields = _query_fields(scope)
     else:
-        data, fields = await _form(scope, await _read(receive, max_form))
+        data, fields = await _form(scope, await _read(receive, max_json + FORM_OVERHEAD))
     return json.dumps(request_from_csv(data, fields)).encode()
 
 
@@ -144,7 +147,7 @@ async def _read(receive: Receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise BadBody(413, f"the body is over the limit of {limit} bytes")
+            raise BadBody(413, f"the CSV body is over the limit of {limit} bytes (STYLEWAVE_MAX_JSON_BYTES)")
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)

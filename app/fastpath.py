@@ -10,6 +10,7 @@ the endpoint in the OpenAPI schema, and answers any request this layer does not 
 from __future__ import annotations
 
 import json
+import logging
 import re
 
 import redis
@@ -17,12 +18,18 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from app.deps import UNAUTHORIZED, owner_of
+from app.logs import new_error_id
 
+log = logging.getLogger("stylewave.api")
 _JOB_PATH = re.compile(r"/v1/jobs/([0-9a-f]{32})")
 
 
 class PollFastPath:
-    """Wraps the whole app (outside even its error and body-limit layers); takes only plain job polls."""
+    """Wraps the whole app (outside even its error and body-limit layers); takes only plain job polls.
+
+    `app.main.create_server_app` puts it inside `app.security.HttpDefaults`: the Host check and the
+    default headers cover its answers too.
+    """
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
@@ -36,14 +43,17 @@ class PollFastPath:
             return
         state = self.state
         headers = dict(scope["headers"])
-        owner = owner_of(headers.get(b"authorization", b"").decode("latin-1"), state.settings.api_key_set)
-        if owner is None:
-            await _send(send, 401, {"detail": UNAUTHORIZED}, [(b"www-authenticate", b"Bearer")])
-            return
         try:
+            authorization = headers.get(b"authorization", b"").decode("latin-1")
+            owner = await owner_of(authorization, state.settings.api_key_set, state.owners)
+            if owner is None:
+                await _send(send, 401, {"detail": UNAUTHORIZED}, [(b"www-authenticate", b"Bearer")])
+                return
             job = await state.store.aget(match.group(1), owner=owner)
-        except redis.RedisError as exc:
-            detail = {"detail": f"the job store (Redis) is unavailable: {exc}"}
+        except redis.RedisError as exc:  # as app.main.redis_unavailable: the details go to the log only
+            error_id = new_error_id()
+            log.error("the job store failed (error id %s): %s", error_id, exc)
+            detail = {"detail": f"the job store (Redis) is unavailable (error id {error_id}); retry later"}
             await _send(send, 503, detail, [(b"retry-after", b"5")])
             return
         if job is None:

@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import redis
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.csv_body import CSVForecastBody
 from app.fastpath import PollFastPath
+from app.logs import new_error_id
+from app.owners import Owners
 from app.queue import make_celery
-from app.routes import health, jobs, style_transfers, wave_forecasts, webhooks
+from app.routes import docs, health, jobs, style_transfers, wave_forecasts, webhooks
+from app.security import BodyLimit, HttpDefaults
 from app.settings import Settings, get_settings
 from app.store import JobStore
 from app.webhooks import queue_delivery
 
 STATIC_DIR = Path(__file__).parent / "static"
+log = logging.getLogger("stylewave.api")
 
+STORE_FULL_RETRY_SECONDS = 60
 # POST endpoints and the body type each accepts; anything else is refused with 415 before parsing.
 _BODY_TYPES = {
     "/v1/style-transfers": ("multipart/form-data",),
@@ -47,60 +53,6 @@ class ContentTypeGuard:
         await self.app(scope, receive, send)
 
 
-class _TooLarge(HTTPException):
-    """Raised while the body streams in; an HTTPException, so a route that is parsing it answers the same 413."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, too_large_detail(limit))
-
-
-def too_large_detail(limit: int) -> str:
-    return f"the request body is larger than the limit of {limit} bytes"
-
-
-class BodyLimit:
-    """Refuse a request body over `limit` bytes with 413 JSON: from Content-Length, or counted as it streams in.
-
-    (Starlette's own limit answers text/plain; every error of this API is JSON `{"detail": ...}`.)
-    """
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        length = dict(scope["headers"]).get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.limit:
-            await self._refuse(scope, receive, send)
-            return
-        received, started = 0, False
-
-        async def counted() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.limit:
-                raise _TooLarge(self.limit)
-            return message
-
-        async def watched(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted, watched)
-        except _TooLarge:
-            if started:
-                raise
-            await self._refuse(scope, receive, send)
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await JSONResponse({"detail": too_large_detail(self.limit)}, 413, {"Connection": "close"})(scope, receive, send)
-
-
 async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
     """422 naming each bad field. The offending input is not echoed: it may be huge, or NaN (not JSON)."""
     assert isinstance(exc, RequestValidationError)
@@ -118,8 +70,22 @@ def _field_message(err: dict) -> str:
 
 
 async def redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    """Redis down is an outage, not a bug: 503 with a clear detail, never a 500."""
-    return JSONResponse({"detail": f"the job store (Redis) is unavailable: {exc}"}, 503, {"Retry-After": "5"})
+    """Redis down is an outage, not a bug: 503 with a clear detail, never a 500; Redis full is a 507."""
+    if isinstance(exc, redis.ResponseError) and str(exc).startswith("OOM"):
+        log.warning("the job store is full: %s", exc)
+        detail = "the job store is full; retry later"
+        return JSONResponse({"detail": detail}, 507, {"Retry-After": str(STORE_FULL_RETRY_SECONDS)})
+    error_id = new_error_id()
+    log.error("the job store failed (error id %s): %s", error_id, exc)
+    detail = f"the job store (Redis) is unavailable (error id {error_id}); retry later"
+    return JSONResponse({"detail": detail}, 503, {"Retry-After": "5"})
+
+
+async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """A bug: a short answer with an error id; the traceback goes to the log, under that id."""
+    error_id = new_error_id()
+    log.error("unhandled error (error id %s) on %s %s", error_id, request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": f"internal error (error id {error_id})"}, 500)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -128,23 +94,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="stylewave",
         version="0.1.0",
         summary="Neural style transfer and LSTM wave forecasting, as jobs.",
+        docs_url=None,  # app/routes/docs.py serves /docs from installed files; ReDoc would need a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.celery = make_celery(settings, name="stylewave-api")
     app.state.store = JobStore.from_url(
         settings.broker_url, settings.result_ttl_seconds, notify=queue_delivery(app.state.celery)
     )
+    app.state.owners = Owners(settings, app.state.store)
     app.add_exception_handler(redis.RedisError, redis_unavailable)
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(Exception, internal_error)
     app.add_middleware(CSVForecastBody)  # inside the guard: turns a CSV forecast request into its JSON
     app.add_middleware(ContentTypeGuard)
-    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
-    for module in (style_transfers, wave_forecasts, jobs, webhooks, health):
+    app.add_middleware(BodyLimit, max_bytes=settings.max_json_bytes, json_only=True)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)  # the outermost: every body
+    for module in (style_transfers, wave_forecasts, jobs, webhooks, health, docs):
         app.include_router(module.router)
+    app.mount(docs.ASSETS_URL, StaticFiles(directory=docs.assets_dir()), name="docs-assets")
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True, check_dir=False), name="web")
     return app
 
 
-def create_server_app() -> PollFastPath:
-    """What uvicorn serves: the app behind the polling fast path (app/fastpath.py)."""
-    return PollFastPath(create_app())
+def create_server_app(settings: Settings | None = None) -> HttpDefaults:
+    """What uvicorn serves: the Host check and default headers (app/security.py) around the polling fast
+    path (app/fastpath.py) around the app, so that every answer, the fast path's too, passes the first."""
+    settings = settings or get_settings()
+    return HttpDefaults(PollFastPath(create_app(settings)), settings)

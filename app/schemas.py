@@ -284,10 +284,11 @@ class StyleTransferParams(WebhookFields):
     def _stacks(cls, v: Any) -> Any:
         if v is None:
             return None
-        raw = " ".join(v) if isinstance(v, list) else str(v)
+        # A list (repeated form fields, or the validated params of a task message) holds whole stacks.
+        raw = ";".join(str(item) for item in v) if isinstance(v, list) else str(v)
         stacks = [s.strip() for s in raw.replace("|", ";").split(";") if s.strip()]
         for stack in stacks:
-            _check_layers([name.strip() for name in stack.split("+") if name.strip()])
+            _check_layers(_stack_layers(stack))
         if not stacks or len(stacks) > 16:
             raise ValueError("give between 1 and 16 layer stacks")
         return stacks
@@ -302,7 +303,12 @@ class StyleTransferParams(WebhookFields):
         """The sweep's style-layer stacks as lists of layer names."""
         if self.sweep_style_layers is None:
             return None
-        return [[n.strip() for n in stack.split("+") if n.strip()] for stack in self.sweep_style_layers]
+        return [_stack_layers(stack) for stack in self.sweep_style_layers]
+
+
+def _stack_layers(stack: str) -> list[str]:
+    """`conv1_1+conv2_1` -> its layers (a space also separates them: a `+` that a URL encoding turned into one)."""
+    return stack.replace("+", " ").split()
 
 
 class WaveTerm(BaseModel):

@@ -143,7 +143,11 @@ def rounded_losses(losses: Any) -> dict[str, float]:
 
 
 def _decode(blob: bytes) -> Image.Image:
-    return Image.open(io.BytesIO(blob)).convert("RGB")
+    """The image, opened lazily: models/nst decodes it straight down to the size it works at (`imaging.shrink`)."""
+    try:
+        return Image.open(io.BytesIO(blob))
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"an input image cannot be read ({exc})") from exc
 
 
 def _reporter(listener: Listener) -> OnProgress:

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from app.client import Client, ServiceError, describe_detail, job_failure
 from app.schemas import WebhookFields
 from app.settings import get_settings
+from app.validation import InvalidParams
 
 err = Console(stderr=True, highlight=False)
 
@@ -48,6 +49,17 @@ def validated(schema: Callable[[Any], T], raw: Any) -> T:
         return schema(raw)
     except ValidationError as exc:
         fail(describe_detail([{"loc": e["loc"], "msg": e["msg"]} for e in exc.errors()]), EXIT_BAD_INPUT)
+
+
+def checked(check: Callable[[], T]) -> T:
+    """A local run's request through the API's own whole check (app/validation.py, this machine's settings).
+
+    A refusal is the API's message, one `error:` line, exit 2: nothing has run yet.
+    """
+    try:
+        return check()
+    except InvalidParams as exc:
+        fail(describe_detail([{"loc": [exc.field], "msg": exc.message}]), EXIT_BAD_INPUT)
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from app.cli.common import (
     EXIT_BAD_INPUT,
     ApiKeyOpt,
     ServerOpt,
+    checked,
     err,
     fail,
     local_errors,
@@ -29,6 +30,8 @@ from app.cli.options import with_schema_options
 from app.client import Client
 from app.csv_series import CSVError, ParsedCSV, parse_csv
 from app.schemas import WaveForecastRequest
+from app.settings import get_settings
+from app.validation import validate_forecast_request
 
 # The original two-channel experiment (DESIGN.md): what `forecast` runs when given no waves or series.
 ORIGINAL_WAVES: list[dict[str, Any]] = [
@@ -68,6 +71,8 @@ def forecast(
     raw = _request_body(waves, series, options)
     request = validated(WaveForecastRequest.model_validate, raw)
     local_only(request, server)
+    if server is None:
+        request = checked(lambda: validate_forecast_request(raw, get_settings()))
     with progress_bar("forecast") as show:
         if server is None:
             with local_errors("forecast"):

@@ -14,6 +14,7 @@ from app.cli.common import (
     EXIT_BAD_INPUT,
     ApiKeyOpt,
     ServerOpt,
+    checked,
     err,
     fail,
     local_errors,
@@ -29,6 +30,7 @@ from app.client import Client
 from app.images import ImageRejected, check_image
 from app.schemas import Mode, StyleTransferParams
 from app.settings import get_settings
+from app.validation import validate_style_request
 
 
 def stylize(
@@ -57,6 +59,8 @@ def stylize(
     content, styles = _split_images(images, params.mode)
     content_bytes = _read_image(content, "content") if content is not None else None
     style_bytes = [_read_image(p, "style") for p in styles]  # refuse a missing or broken image before any work
+    if server is None:  # this machine's limits, checked as the API checks its own (a service checks its own)
+        params = checked(lambda: validate_style_request(fields, get_settings(), content_bytes, style_bytes))
     started = time.monotonic()
     with progress_bar("stylize") as show:
         if server is None:

@@ -37,9 +37,11 @@ def split_iterations(total: int, scales: int, final_share: float = 0.5) -> list[
     return [*coarse, final]
 
 
-def plan(size: int, scales: int, iterations: int, final_share: float, factor: float = 2.0) -> list[tuple[int, int]]:
+def plan(
+    size: int, scales: int, iterations: int, final_share: float, factor: float = 2.0, min_size: int = MIN_SCALE_SIZE
+) -> list[tuple[int, int]]:
     """(longest edge, steps) per scale, coarse to fine; with fewer steps than scales the coarsest are dropped."""
-    sizes = scale_sizes(size, scales, factor)[-iterations:]
+    sizes = scale_sizes(size, scales, factor, max(min_size, MIN_SCALE_SIZE))[-iterations:]
     return list(zip(sizes, split_iterations(iterations, len(sizes), final_share), strict=True))
 
 

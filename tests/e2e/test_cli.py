@@ -19,7 +19,7 @@ import typer.main
 from PIL import Image
 
 from app.cli import cli
-from app.cli.common import EXIT_REFUSED
+from app.cli.common import EXIT_BAD_INPUT, EXIT_REFUSED
 from app.schemas import StyleTransferParams, WaveForecastRequest
 from tests.conftest import make_content, make_style
 from tests.stack import REPO, Stack
@@ -139,6 +139,34 @@ def test_bad_input_fails_cleanly(images: Path, service: Stack) -> None:
     assert not (images / "missing").exists() and not (images / "nowhere").exists()
     r = stylewave("stylize", "c.png", "s.png", "-o", "o.png", "--webhook", "https://example.com/h", cwd=images)
     _assert_clean_failure(r, 2, "webhook", "--server")
+
+
+def _error(r: subprocess.CompletedProcess[str]) -> str:
+    """The one `error:` line's message, without the HTTP status a refusal by the service starts with."""
+    line = next(line for line in r.stderr.splitlines() if line.startswith("error:"))
+    return re.sub(r"^\d{3} ", "", line.removeprefix("error:").strip())
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "field"),
+    [("--size", "99999", "size"), ("--size", "3000", "size"), ("--iterations", "99999999", "iterations")],
+)
+def test_limits_are_the_apis_locally_too(images: Path, service: Stack, option: str, value: str, field: str) -> None:
+    """A local run goes through the API's own check and limits: refused before any work, with its message."""
+    args = ("stylize", "c.png", "s.png", "-o", "o.png", option, value)
+    local = stylewave(*args, cwd=images)
+    _assert_clean_failure(local, EXIT_BAD_INPUT, f"{field}:")
+    served = stylewave(*args, "--server", service.url, cwd=images)
+    _assert_clean_failure(served, EXIT_REFUSED, "422", f"{field}:")
+    assert _error(local) == _error(served)
+    assert not (images / "o.png").exists()
+
+
+def test_local_limits_are_this_machines_settings(images: Path) -> None:
+    env = os.environ | {"STYLEWAVE_MAX_SIZE": "64"}
+    args = ["stylize", "c.png", "s.png", "-o", "o.png", "--size", "96", "--iterations", "2"]
+    r = subprocess.run([*COMMAND, *args], cwd=images, env=env, **CAPTURE)
+    _assert_clean_failure(r, EXIT_BAD_INPUT, "size 96 exceeds the maximum of 64")
 
 
 def test_every_api_field_is_an_option() -> None:
