@@ -16,6 +16,7 @@ both win. Keys (all under the `sw:` prefix):
     sw:queued_by:{owner}     sorted set of an owner's queued ids (the per-key share of the queue)
     sw:owner:{owner}         sorted set of an owner's ids, by creation time
     sw:workers               sorted set of "host:pid" -> last heartbeat time
+    sw:worker_capacity       hash "host:pid" -> JSON {"memory_mb", "max_size"}: what each worker can plan
     sw:model:{owner}:{key}   cached trained forecast models, per owner (TTL)
     sw:stats:jobs            hash "kind:status" -> jobs counted (queued at creation, then each finish), for /metrics
     sw:stats:duration:{kind} hash of run-time histogram buckets ("1.0" ... "+Inf") and "sum", for /metrics
@@ -306,16 +307,25 @@ class JobStore:
             job.worker = worker
             job.queue_position = None
             job.progress = 0.0
+            job.eta_seconds = None
             job.message = "started" if job.attempts == 1 else f"started again (attempt {job.attempts})"
 
         return self._transition(job_id, {JobStatus.queued, JobStatus.running}, mutate)
 
-    def progress(self, job_id: str, progress: float, message: str, metrics: dict[str, Any] | None = None) -> None:
+    def progress(
+        self,
+        job_id: str,
+        progress: float,
+        message: str,
+        metrics: dict[str, Any] | None = None,
+        eta_seconds: float | None = None,
+    ) -> None:
         """Record progress of a running job; silently ignored once the job has left `running`."""
 
         def mutate(job: Job) -> None:
             job.progress = max(0.0, min(1.0, progress))
             job.message = message
+            job.eta_seconds = None if eta_seconds is None else round(max(0.0, eta_seconds), 1)
             if metrics:
                 job.metrics.update(metrics)
 
@@ -387,6 +397,7 @@ class JobStore:
                     pipe.multi()
                     if job.status.is_terminal:
                         job.finished_at = time.time()
+                        job.eta_seconds = None
                         pipe.set(key, self._dump(job), ex=self.ttl)
                         self._count_finish(pipe, job)
                         # A finished job's inputs are of no more use: free the memory now, not after the TTL.
@@ -589,11 +600,28 @@ class JobStore:
                     return
 
     # ---- workers ---------------------------------------------------------------------------------------------
-    def heartbeat(self, worker: WorkerInfo) -> None:
-        self.r.zadd(f"{PREFIX}workers", {f"{worker.host}:{worker.pid}": time.time()})
+    def heartbeat(self, worker: WorkerInfo, capacity: dict[str, int] | None = None) -> None:
+        """Mark the worker alive, with what it can plan (`capacity`: memory_mb, max_size) when given."""
+        member = f"{worker.host}:{worker.pid}"
+        pipe = self.r.pipeline()
+        pipe.zadd(f"{PREFIX}workers", {member: time.time()})
+        if capacity is not None:
+            pipe.hset(f"{PREFIX}worker_capacity", member, json.dumps(capacity))
+        pipe.execute()
 
     def forget_worker(self, worker: WorkerInfo) -> None:
-        self.r.zrem(f"{PREFIX}workers", f"{worker.host}:{worker.pid}")
+        member = f"{worker.host}:{worker.pid}"
+        self.r.zrem(f"{PREFIX}workers", member)
+        self.r.hdel(f"{PREFIX}worker_capacity", member)
+
+    def largest_plannable_size(self, dream: bool = False) -> int | None:
+        """The largest output size any live worker can plan within its memory (for a dream: in one piece);
+        None when no live worker has said."""
+        live = self.live_workers()
+        raw = self.r.hmget(f"{PREFIX}worker_capacity", live) if live else []
+        key = "max_size_dream" if dream else "max_size"
+        sizes = [int(json.loads(v)[key]) for v in raw if v is not None and key in json.loads(v)]
+        return max(sizes) if sizes else None
 
     def live_workers(self) -> list[str]:
         """Workers whose heartbeat is recent; stale entries are pruned."""

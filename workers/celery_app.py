@@ -16,6 +16,7 @@ from app.schemas import WorkerInfo
 from app.settings import get_settings
 from app.store import JobStore
 from app.webhooks import queue_delivery
+from workers import memory
 
 settings = get_settings()
 celery = make_celery(settings)
@@ -23,6 +24,14 @@ celery.conf.include = ["workers.tasks"]
 
 log = logging.getLogger("stylewave.worker")
 _store: JobStore | None = None
+job_processes = 1  # jobs this worker runs at once (its pool size), which share its memory
+
+
+def device() -> str:
+    """The device the style jobs run on: the setting, with `auto` resolved."""
+    from models.nst import resolve_device
+
+    return resolve_device(settings.device)
 
 
 def store() -> JobStore:
@@ -37,11 +46,11 @@ def this_worker() -> WorkerInfo:
     return WorkerInfo(host=socket.gethostname(), pid=os.getpid())
 
 
-def _beat_forever(stop: threading.Event) -> None:
+def _beat_forever(stop: threading.Event, capacity: dict[str, int]) -> None:
     me = WorkerInfo(host=socket.gethostname(), pid=os.getpid())
     while not stop.is_set():
         try:
-            store().heartbeat(me)
+            store().heartbeat(me, capacity)
         except Exception:  # Redis down for a moment: keep beating when it is back
             log.warning("heartbeat failed", exc_info=True)
         stop.wait(settings.worker_heartbeat_seconds)
@@ -74,9 +83,17 @@ ROOT_NOTE = (
 )
 
 
+@signals.worker_init.connect
+def _job_processes(sender: Any = None, **_: Any) -> None:
+    global job_processes
+    job_processes = int(getattr(sender, "concurrency", 1) or 1)  # before the pool forks: children inherit it
+
+
 @signals.worker_ready.connect
 def _start_heartbeat(**_: Any) -> None:
-    threading.Thread(target=_beat_forever, args=(_stop_beat,), name="heartbeat", daemon=True).start()
+    capacity = memory.capacity(settings.worker_memory_mb, job_processes, device(), settings.max_size)
+    log.info("worker plans style jobs within %d MB: up to %d px", capacity["memory_mb"], capacity["max_size"])
+    threading.Thread(target=_beat_forever, args=(_stop_beat, capacity), name="heartbeat", daemon=True).start()
 
 
 @signals.worker_shutdown.connect
