@@ -21,6 +21,7 @@ from PIL import Image
 from app.cli import cli
 from app.cli.common import EXIT_BAD_INPUT, EXIT_REFUSED
 from app.schemas import StyleTransferParams, WaveForecastRequest
+from app.settings import Settings
 from tests.conftest import make_content, make_style
 from tests.stack import REPO, Stack
 
@@ -149,7 +150,11 @@ def _error(r: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.mark.parametrize(
     ("option", "value", "field"),
-    [("--size", "99999", "size"), ("--size", "3000", "size"), ("--iterations", "99999999", "iterations")],
+    [
+        ("--size", "99999", "size"),
+        ("--size", str(Settings().max_size + 1), "size"),  # just over this deployment's default limit
+        ("--iterations", "99999999", "iterations"),
+    ],
 )
 def test_limits_are_the_apis_locally_too(images: Path, service: Stack, option: str, value: str, field: str) -> None:
     """A local run goes through the API's own check and limits: refused before any work, with its message."""
