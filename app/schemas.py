@@ -374,11 +374,11 @@ class WaveForecastRequest(WebhookFields):
 
     waves: list[WaveChannel] | None = Field(None, min_length=1, max_length=MAX_CHANNELS)
     history: int = Field(3000, ge=1, le=MAX_HISTORY, description="Observed samples t = 0 .. history-1.")
-    noise_std: float = Field(0.0, ge=0)
+    noise_std: float = Field(0.0, ge=0, description="Standard deviation of the noise added to generated waves.")
     series: list[list[float]] | None = Field(
         None, max_length=MAX_HISTORY, description="Rows of channels, oldest first."
     )
-    horizon: int = Field(23, ge=1, le=MAX_HORIZON)
+    horizon: int = Field(23, ge=1, le=MAX_HORIZON, description="Steps to forecast.")
     model: ForecastModel = Field(
         "auto",
         description="`auto` (the default): the backtest-weighted hybrid of the LSTM and the classical models; "
@@ -413,6 +413,12 @@ class WaveForecastRequest(WebhookFields):
         for item in items:
             out += [p.strip() for p in item.split(",") if p.strip()] if isinstance(item, str) else [item]
         return out
+
+    @field_validator("timestamps", mode="before")
+    @classmethod
+    def _labels(cls, v: Any) -> Any:
+        """A list, or a comma list (query strings, the CLI's --timestamps); ISO 8601 labels hold no commas."""
+        return _split_list(v)
 
     @field_validator("season_length")
     @classmethod

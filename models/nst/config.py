@@ -78,13 +78,17 @@ class StyleConfig:
             self.coarse_style_scale = defaults.coarse_style_scale
 
 
+# A result's figures: counts are ints, measures floats, names strings; `losses` the last step's loss terms.
+Metrics = dict[str, float | int | str | dict[str, float]]
+
+
 @dataclass
 class StyleResult:
     """The output image (the grid for sweeps), the sweep tiles, and final figures."""
 
     image: Image.Image
     tiles: list[tuple[str, Image.Image]]
-    metrics: dict[str, float | str]
+    metrics: Metrics
 
 
 def resolve_device(name: str) -> str:

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from models.nst import imaging
-from models.nst.config import StyleConfig, StyleResult
+from models.nst.config import Metrics, StyleConfig, StyleResult
 from models.nst.scales import MIN_SCALE_SIZE, scale_sizes, split_iterations, step_costs
 from models.nst.vgg import VGG19Features, build_vgg, deepest, min_edge
 from models.progress import OnProgress, ShouldStop, Tracker
@@ -64,7 +64,7 @@ def dream(
     vgg = build_vgg(deepest(layers), config.pooling, weights_path, device)
     base = imaging.to_tensor(imaging.shrink(content, out_size), device=device)  # (1, 3, H, W), never the upload's size
     tiles: list[tuple[str, Image.Image]] = []
-    metrics: dict[str, float | str] = {}
+    metrics: Metrics = {}
     for layer, schedule in zip(layers, schedules, strict=True):
         x = dream_layer(base, vgg, layer, schedule, config, tracker)  # (1, 3, H, W)
         tiles.append((layer, imaging.to_image(x)))
@@ -73,13 +73,13 @@ def dream(
     seconds = time.perf_counter() - started
     image = tiles[0][1] if len(tiles) == 1 else imaging.grid(tiles)
     metrics.update(
-        activation=tracker.losses.get("activation", 0.0),
+        losses=dict(tracker.losses),  # the last step's: activation, and total (its negative)
         seconds=seconds,
         device=device,
-        iterations=float(tracker.step),
+        iterations=tracker.step,
         seconds_per_iteration=seconds / max(1, tracker.step),
-        width=float(tiles[0][1].width),
-        height=float(tiles[0][1].height),
+        width=tiles[0][1].width,
+        height=tiles[0][1].height,
     )
     return StyleResult(image, tiles if len(tiles) > 1 else [], metrics)
 

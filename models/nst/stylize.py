@@ -17,7 +17,7 @@ from torch import nn
 
 from models.nst import imaging
 from models.nst.anchor import Anchored, AnchorLoss, pool_factor
-from models.nst.config import StyleConfig, StyleResult, check, resolve_device, resolve_precision
+from models.nst.config import Metrics, StyleConfig, StyleResult, check, resolve_device, resolve_precision
 from models.nst.dream import dream
 from models.nst.modes import Init, Mode
 from models.nst.objective import Variant, build_objective, needed_layers, variants
@@ -78,7 +78,7 @@ def stylize(
         results.append(x)
         fine_seconds += seconds
     result = assemble(prepared, torch.cat(results), tracker, started, fine_seconds / (scales[-1].steps * chunks))
-    result.metrics.update(iterations=float(sum(s.steps for s in scales) * chunks), scales=_describe(scales))
+    result.metrics.update(iterations=sum(s.steps for s in scales) * chunks, scales=_describe(scales))
     return result
 
 
@@ -193,16 +193,16 @@ def assemble(
         # Luminance-only transfer on top: the output keeps exactly the content's chrominance (YIQ).
         out = imaging.luminance_transfer(out, imaging.resize(content, (out.shape[-1], out.shape[-2])))
     seconds = time.perf_counter() - started
-    metrics: dict[str, float | str] = {f"{k}_loss": v for k, v in tracker.losses.items()}
+    metrics: Metrics = {"losses": dict(tracker.losses)}  # the last step's, as in the last progress report
     metrics.update(
         seconds=seconds,
-        iterations=float(tracker.step),
+        iterations=tracker.step,
         device=prepared.device,
         precision=config.precision.value,
         seconds_per_iteration=seconds / max(1, tracker.step),
         seconds_per_iteration_full_size=fine_seconds_per_step,
-        width=float(out.shape[-1]),
-        height=float(out.shape[-2]),
+        width=int(out.shape[-1]),
+        height=int(out.shape[-2]),
     )
     images = [imaging.to_image(t) for t in out]
     if len(prepared.variants) == 1:

@@ -34,6 +34,10 @@ def test_transfer_end_to_end(client: httpx.Client, content_png: bytes, style_png
     assert done["status"] == "succeeded", done["error"]
     assert done["progress"] == 1.0 and done["attempts"] == 1 and done["metrics"]["iterations"] == 8
     assert done["worker"]["pid"] > 0 and done["started_at"] >= done["created_at"]
+    metrics = done["metrics"]
+    assert (metrics["iterations"], metrics["width"], metrics["height"]) == (8, 64, 48)
+    assert all(type(metrics[k]) is int for k in ("iterations", "width", "height"))  # 8, not 8.0
+    assert set(metrics["losses"]) >= {"content", "style", "total"} and not [k for k in metrics if "_loss" in k]
 
     result = client.get(f"/v1/jobs/{job['id']}/result")
     assert result.status_code == 200 and result.headers["content-type"] == "image/png"
@@ -245,6 +249,9 @@ def test_upload_over_the_cap_is_413(client: httpx.Client, service: Stack, style_
     big = b"\x89PNG" + b"\0" * (20 * 1024 * 1024 + 10)  # the default cap is 20 MiB per request
     r = client.post("/v1/style-transfers", files=[("content", ("big.png", big)), ("style", ("s.png", style_png))])
     assert r.status_code == 413, r.text
+    assert r.headers["content-type"] == "application/json", r.headers  # every error is JSON {"detail": ...}
+    detail = r.json()["detail"]
+    assert detail.startswith("the request body of ") and detail.endswith(f"exceeds the limit of {20 << 20} bytes")
 
     def chunks():  # no Content-Length: the server must count the bytes as they stream in
         yield b'--b\r\nContent-Disposition: form-data; name="content"; filename="x.png"\r\n\r\n'
@@ -255,6 +262,7 @@ def test_upload_over_the_cap_is_413(client: httpx.Client, service: Stack, style_
         "/v1/style-transfers", content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=b"}
     )
     assert r.status_code == 413, r.text
+    assert r.json()["detail"] == f"the request body exceeds the limit of {20 << 20} bytes"
     assert {j["id"] for j in client.get("/v1/jobs").json()["jobs"]} == before
     assert client.get("/healthz").status_code == 200
 
