@@ -17,6 +17,8 @@ from pathlib import Path
 
 import redis
 
+from app.queue import webhook_worker_argv
+
 log = logging.getLogger("stylewave.serve")
 
 
@@ -96,6 +98,8 @@ def run_all(*, host: str, port: int, data_dir: Path, workers: int, redis_url: st
         for i in range(workers):
             cmd = child_command("worker", "--name", f"worker{i + 1}@%h")
             children.append((f"worker{i + 1}", subprocess.Popen(cmd, env=env, start_new_session=True)))
+        hooks = subprocess.Popen(webhook_worker_argv(sys.executable), env=env, start_new_session=True)
+        children.append(("webhooks", hooks))
         api = subprocess.Popen(child_command("api", "--host", host, "--port", str(port)), env=env,
                                start_new_session=True)  # fmt: skip
         children.append(("api", api))

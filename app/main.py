@@ -12,9 +12,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.queue import make_celery
-from app.routes import health, jobs, style_transfers, wave_forecasts
+from app.routes import health, jobs, style_transfers, wave_forecasts, webhooks
 from app.settings import Settings, get_settings
 from app.store import JobStore
+from app.webhooks import queue_delivery
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -71,12 +72,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_size=settings.max_upload_bytes,
     )
     app.state.settings = settings
-    app.state.store = JobStore.from_url(settings.broker_url, settings.result_ttl_seconds)
     app.state.celery = make_celery(settings, name="stylewave-api")
+    app.state.store = JobStore.from_url(settings.broker_url, settings.result_ttl_seconds,
+                                        notify=queue_delivery(app.state.celery))  # fmt: skip
     app.add_exception_handler(redis.RedisError, redis_unavailable)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_middleware(ContentTypeGuard)
-    for module in (style_transfers, wave_forecasts, jobs, health):
+    for module in (style_transfers, wave_forecasts, jobs, webhooks, health):
         app.include_router(module.router)
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True, check_dir=False), name="web")
     return app

@@ -10,7 +10,8 @@ from app.settings import Settings
 
 STYLE_TASK = "stylewave.style_transfer"
 FORECAST_TASK = "stylewave.wave_forecast"
-TASK_QUEUES = {STYLE_TASK: "style", FORECAST_TASK: "forecast"}
+WEBHOOK_TASK = "stylewave.webhook"
+TASK_QUEUES = {STYLE_TASK: "style", FORECAST_TASK: "forecast", WEBHOOK_TASK: "webhooks"}
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -51,3 +52,12 @@ def make_celery(settings: Settings, name: str = "stylewave") -> Celery:
     celery = Celery(name)
     celery.conf.update(celery_config(settings))
     return celery
+
+
+def webhook_worker_argv(python: str, name: str = "webhooks@%h", concurrency: int = 8) -> list[str]:
+    """The webhook sender: its own Celery worker on the `webhooks` queue, threads (the work is waiting on
+    the network), and an app that never imports torch. Apart from the job workers, so that a delivery never
+    waits behind a long job."""
+    return [python, "-m", "celery", "-A", "workers.webhooks:celery", "worker", "-Q", TASK_QUEUES[WEBHOOK_TASK],
+            "--pool", "threads", "-c", str(concurrency), "-n", name, "-l", "INFO", "--without-gossip",
+            "--without-mingle"]  # fmt: skip

@@ -54,6 +54,19 @@ class WorkerInfo(BaseModel):
     pid: int
 
 
+WebhookEvent = Literal["start", "progress", "completed"]
+
+
+class WebhookDelivery(BaseModel):
+    """The outcome of one webhook message, updated at each attempt."""
+
+    id: str = Field(description="The `webhook-id` header: one per message, the same across its retries.")
+    event: WebhookEvent
+    status_code: int | None = Field(None, description="The receiver's last answer; null when it gave none.")
+    attempts: int = 0
+    delivered_at: float | None = Field(None, description="When a 2xx answer came; null until then.")
+
+
 class Job(BaseModel):
     """A job record, as stored in Redis and returned by the API."""
 
@@ -72,6 +85,9 @@ class Job(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict)
     error: JobError | None = None
     links: dict[str, str] = Field(default_factory=dict)
+    webhook: str | None = None
+    webhook_events_filter: list[WebhookEvent] | None = None
+    webhooks: list[WebhookDelivery] = Field(default_factory=list)
     owner: str = Field(default="", exclude=True)
 
 
@@ -104,7 +120,37 @@ def _check_layers(layers: list[str] | None) -> list[str] | None:
     return layers
 
 
-class StyleTransferParams(BaseModel):
+class WebhookFields(BaseModel):
+    """`webhook` and `webhook_events_filter`, accepted by both POST endpoints (kept in the record, not in params)."""
+
+    webhook: str | None = Field(
+        None, max_length=2048, description="An http(s) URL that receives the job record, signed (Standard Webhooks)."
+    )
+    webhook_events_filter: list[WebhookEvent] | None = Field(
+        None, description="Which events to send (comma list in forms): start, progress, completed. Default: all."
+    )
+
+    @field_validator("webhook_events_filter", mode="before")
+    @classmethod
+    def _split_events(cls, v: Any) -> Any:
+        return _split_list(v)
+
+    @field_validator("webhook")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        v = v.strip()
+        scheme, sep, rest = v.partition("://")
+        if not sep or scheme.lower() not in ("http", "https") or not rest.split("/")[0]:
+            raise ValueError("must be an http or https URL")
+        return v
+
+    def webhook_fields(self) -> dict[str, Any]:
+        return {"webhook": self.webhook, "webhook_events_filter": self.webhook_events_filter}
+
+
+class StyleTransferParams(WebhookFields):
     """The form fields of `POST /v1/style-transfers` (the files `content` and `style` travel beside them)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -244,7 +290,7 @@ class WaveChannel(BaseModel):
 ForecastModel = Literal["auto", "lstm", "lstm-seed", "persistence", "ar", "harmonic"]
 
 
-class WaveForecastRequest(BaseModel):
+class WaveForecastRequest(WebhookFields):
     """`POST /v1/wave-forecasts`: either generated `waves` with `history`, or an observed `series`."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)

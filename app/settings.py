@@ -40,6 +40,16 @@ class Settings(BaseSettings):
 
     api_keys: str = Field(default="", description="Comma list; empty means the service is open.")
 
+    webhook_secret: str | None = Field(
+        default=None, description="`whsec_<base64>`; unset: one is generated once and kept in Redis."
+    )
+    webhook_allow_private: bool = Field(
+        default=False, description="Allow webhooks to loopback/private addresses (tests, private deployments)."
+    )
+    webhook_retry_base_seconds: float = Field(
+        default=5.0, gt=0, description="First retry delay; each later one is 3x longer."
+    )
+
     @property
     def broker_url(self) -> str:
         """The Redis that the API and workers share; a local default when none is configured."""

@@ -11,6 +11,7 @@ both win. Keys (all under the `sw:` prefix):
     sw:job:{id}:preview      latest preview PNG             (TTL)
     sw:job:{id}:plot         forecast plot PNG              (TTL)
     sw:job:{id}:cancel       cancel flag the worker polls   (TTL)
+    sw:job:{id}:events       the job's event stream, a capped Redis Stream (TTL set when it finishes)
     sw:queued:{queue}        sorted set of queued ids, by creation time (for queue_position)
     sw:owner:{owner}         sorted set of an owner's ids, by creation time
     sw:workers               sorted set of "host:pid" -> last heartbeat time
@@ -20,21 +21,50 @@ both win. Keys (all under the `sw:` prefix):
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 import redis
 import redis.asyncio
 
-from app.schemas import Job, JobError, JobKind, JobStatus, WorkerInfo
+from app.schemas import Job, JobError, JobKind, JobStatus, WebhookDelivery, WorkerInfo
+
+log = logging.getLogger("stylewave.store")
+# Called with (record, event) for each webhook event of a job that has a webhook: "start", "progress",
+# "completed". The API and the workers hand in one that queues the delivery task.
+Notifier = Callable[[Job, str], None]
+# Webhook progress events are coalesced: at most one per job in this many milliseconds.
+WEBHOOK_PROGRESS_MS = 1000
 
 PREFIX = "sw:"
 QUEUE_OF_KIND = {JobKind.style_transfer: "style", JobKind.wave_forecast: "forecast"}
 HEARTBEAT_STALE_SECONDS = 30.0
 # Upper bounds (seconds) of the job-duration histogram kept in Redis for /metrics.
 DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+
+
+# A job's event stream is capped (XADD MAXLEN ~): progress comes at most twice a second, so this holds well
+# over ten minutes of it; a client resuming from an id trimmed away gets a fresh `status` event instead.
+EVENTS_MAXLEN = 2000
+# How long one XREAD blocks before the follower checks that the job still exists.
+FOLLOW_BLOCK_MS = 10_000
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """One event of a job's stream: `status`, `progress`, `preview` or `done`, with its JSON data."""
+
+    id: str  # the Redis Stream entry id ("<ms>-<seq>"), also the SSE `id:`
+    event: str
+    data: str
+
+    @property
+    def is_final(self) -> bool:
+        return self.event == "done"
 
 
 class TransitionError(Exception):
@@ -49,16 +79,28 @@ def new_job_id() -> str:
 class JobStore:
     """Reads and writes job records; used by the API (sync routes) and the workers alike."""
 
-    def __init__(self, client: redis.Redis, ttl_seconds: int, aclient: redis.asyncio.Redis | None = None) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        ttl_seconds: int,
+        aclient: redis.asyncio.Redis | None = None,
+        ablocking: redis.asyncio.Redis | None = None,
+        notify: Notifier | None = None,
+    ) -> None:
         # Typed Any: redis-py annotates every reply as a sync/async union; this store always reads bytes.
         self.r: Any = client
         self.ar: Any = aclient  # asyncio twin, for the API's polling hot path (`aget`)
+        self.ablock: Any = ablocking or aclient  # asyncio client for blocking reads (`follow`)
         self.ttl = ttl_seconds
+        self.notify = notify
 
     @classmethod
-    def from_url(cls, url: str, ttl_seconds: int) -> JobStore:
+    def from_url(cls, url: str, ttl_seconds: int, notify: Notifier | None = None) -> JobStore:
         options: dict[str, Any] = {"socket_timeout": 5, "socket_connect_timeout": 2, "health_check_interval": 10}
-        return cls(redis.Redis.from_url(url, **options), ttl_seconds, redis.asyncio.Redis.from_url(url, **options))
+        # A blocking XREAD waits FOLLOW_BLOCK_MS for an answer: its socket timeout must be longer than that.
+        blocking = dict(options, socket_timeout=FOLLOW_BLOCK_MS / 1000 + 5)
+        return cls(redis.Redis.from_url(url, **options), ttl_seconds, redis.asyncio.Redis.from_url(url, **options),
+                   redis.asyncio.Redis.from_url(url, **blocking), notify)  # fmt: skip
 
     # ---- keys -------------------------------------------------------------------------------------------
     @staticmethod
@@ -67,11 +109,16 @@ class JobStore:
 
     # ---- creation and reads ------------------------------------------------------------------------------
     def create(
-        self, kind: JobKind, params: dict[str, Any], owner: str, inputs: dict[str, bytes] | None = None
+        self,
+        kind: JobKind,
+        params: dict[str, Any],
+        owner: str,
+        inputs: dict[str, bytes] | None = None,
+        webhook: dict[str, Any] | None = None,
     ) -> Job:
         """Store a new `queued` job and its inputs; the caller enqueues the task afterwards."""
         job = Job(id=new_job_id(), kind=kind, status=JobStatus.queued, created_at=time.time(), params=params,
-                  owner=owner, message="waiting for a worker")  # fmt: skip
+                  owner=owner, message="waiting for a worker", **(webhook or {}))  # fmt: skip
         job.links = self._links(job)
         pipe = self.r.pipeline()
         for name, blob in (inputs or {}).items():
@@ -80,6 +127,8 @@ class JobStore:
             pipe.rpush(self._key(job.id, "inputs"), *inputs)
             pipe.expire(self._key(job.id, "inputs"), self.ttl)
         pipe.set(self._key(job.id), self._dump(job))
+        # The creation event is marked, so that a reader can tell a trimmed stream from a whole one.
+        self._emit(pipe, job.id, "status", job.model_dump_json(), first=True)
         pipe.zadd(f"{PREFIX}queued:{QUEUE_OF_KIND[kind]}", {job.id: job.created_at})
         pipe.zadd(f"{PREFIX}owner:{owner}", {job.id: job.created_at})
         pipe.hincrby(f"{PREFIX}stats:jobs", f"{kind.value}:queued", 1)
@@ -165,7 +214,7 @@ class JobStore:
                 job.metrics.update(metrics)
 
         try:
-            self._transition(job_id, {JobStatus.running}, mutate)
+            self._transition(job_id, {JobStatus.running}, mutate, event="progress")
         except TransitionError:
             pass
 
@@ -207,7 +256,14 @@ class JobStore:
     def cancel_requested(self, job_id: str) -> bool:
         return bool(self.r.exists(self._key(job_id, "cancel")))
 
-    def _transition(self, job_id: str, allowed: set[JobStatus], mutate: Callable[[Job], None]) -> Job:
+    def _transition(
+        self, job_id: str, allowed: set[JobStatus], mutate: Callable[[Job], None], event: str = "status"
+    ) -> Job:
+        """Apply `mutate` atomically when the job's status is in `allowed`, and append its event to the stream.
+
+        Every change of a record goes through here, so the event stream misses none: `status` events for the
+        named transitions (then `done` when the job finished), `progress` events for progress.
+        """
         key = self._key(job_id)
         with self.r.pipeline() as pipe:
             while True:
@@ -232,7 +288,9 @@ class JobStore:
                         pipe.set(key, self._dump(job))
                     if job.status is not JobStatus.queued:
                         pipe.zrem(self._queue_key(job), job.id)
+                    self._emit_change(pipe, job, event)
                     pipe.execute()
+                    self._notify(job, before, event)
                     return job
                 except redis.WatchError:
                     continue
@@ -268,11 +326,140 @@ class JobStore:
 
     # ---- blobs -----------------------------------------------------------------------------------------------
     def put_blob(self, job_id: str, name: str, blob: bytes) -> None:
-        """Store an intermediate output such as the latest preview."""
-        self.r.set(self._key(job_id, name), blob, ex=self.ttl)
+        """Store an intermediate output such as the latest preview (a `preview` event tells the followers)."""
+        pipe = self.r.pipeline()
+        pipe.set(self._key(job_id, name), blob, ex=self.ttl)
+        if name == "preview":
+            self._emit(pipe, job_id, "preview", json.dumps({"url": f"/v1/jobs/{job_id}/preview"}))
+        pipe.execute()
 
     def blob(self, job_id: str, name: str) -> bytes | None:
         return self.r.get(self._key(job_id, name))
+
+    # ---- webhooks --------------------------------------------------------------------------------------------
+    def _notify(self, job: Job, before: JobStatus, event: str) -> None:
+        """Hand a webhook event to the notifier: start (first run), progress (coalesced), completed."""
+        if self.notify is None or job.webhook is None:
+            return
+        if event == "progress":
+            hook = "progress"
+        elif job.status.is_terminal:
+            hook = "completed"
+        elif job.status is JobStatus.running and before is JobStatus.queued:
+            hook = "start"
+        else:
+            return
+        wanted = job.webhook_events_filter
+        if wanted is not None and hook not in wanted:
+            return
+        if hook == "progress" and not self.r.set(self._key(job.id, "whprogress"), b"1", nx=True,
+                                                 px=WEBHOOK_PROGRESS_MS):  # fmt: skip
+            return
+        try:
+            self.notify(job, hook)
+        except Exception:  # the broker hiccuped: the job goes on; its record shows no delivery for the event
+            log.exception("could not queue a webhook", extra={"job_id": job.id})
+
+    def record_webhook(self, job_id: str, delivery: WebhookDelivery) -> None:
+        """Put one webhook attempt's outcome in the record (the latest progress message replaces older ones)."""
+        key = self._key(job_id)
+        with self.r.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    if raw is None:
+                        return
+                    job = Job.model_validate_json(raw)
+                    keep = [d for d in job.webhooks if d.id != delivery.id]
+                    if delivery.event == "progress":
+                        keep = [d for d in keep if d.event != "progress"]
+                    job.webhooks = [*keep, delivery]
+                    pipe.multi()
+                    pipe.set(key, self._dump(job), keepttl=True)
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue
+
+    # ---- events ----------------------------------------------------------------------------------------------
+    def _emit(self, pipe: Any, job_id: str, event: str, data: str, first: bool = False) -> None:
+        fields = {"event": event, "data": data, **({"first": "1"} if first else {})}
+        pipe.xadd(self._key(job_id, "events"), fields, maxlen=EVENTS_MAXLEN, approximate=True)
+
+    def _emit_change(self, pipe: Any, job: Job, event: str) -> None:
+        """The events of one record change; a finished job's stream gets `done` and the record's TTL."""
+        if event == "progress":
+            self._emit(pipe, job.id, "progress", json.dumps({"progress": job.progress, "message": job.message}))
+            return
+        record = job.model_dump_json()
+        self._emit(pipe, job.id, "status", record)
+        if job.status.is_terminal:
+            self._emit(pipe, job.id, "done", record)
+            pipe.expire(self._key(job.id, "events"), self.ttl)
+
+    async def follow(
+        self, job_id: str, last_id: str | None = None, owner: str | None = None
+    ) -> AsyncIterator[JobEvent]:
+        """A job's events, as the API's event stream sends them, until `done` (or the job expires).
+
+        Without `last_id` it starts with a `status` event holding the current record (`done` at once for a
+        finished job); with one, it replays every event after that id, then follows. Nothing is yielded for
+        an unknown job, or another owner's. Blocking reads are XREAD on the asyncio client: no thread per
+        follower, and a follower that is cancelled (its client went away) leaves no read behind.
+        """
+        snapshot = await self._snapshot(job_id, owner)
+        if snapshot is None:
+            return
+        job, latest, first = snapshot
+        if last_id is None or _gap(first, last_id):
+            yield JobEvent(latest, "done" if job.status.is_terminal else "status", job.model_dump_json())
+            if job.status.is_terminal:
+                return
+            last_id = latest
+        elif job.status.is_terminal:  # the stream is complete: replay what follows `last_id`, then stop
+            entries = await self.ar.xrange(self._key(job_id, "events"), min=f"({last_id}")
+            for entry_id, fields in entries:
+                yield JobEvent(entry_id.decode(), fields[b"event"].decode(), fields[b"data"].decode())
+            return
+        async for event in self._tail(job_id, last_id):
+            yield event
+
+    async def _snapshot(self, job_id: str, owner: str | None) -> tuple[Job, str, tuple[str, bool] | None] | None:
+        """(record, id of the newest event, (id of the oldest event, whether it is the creation)), read at once."""
+        events = self._key(job_id, "events")
+        async with self.ar.pipeline(transaction=True) as pipe:
+            pipe.get(self._key(job_id))
+            pipe.xrevrange(events, count=1)
+            pipe.xrange(events, count=1)
+            raw, newest, oldest = await pipe.execute()
+        job = self._owned(raw, owner)
+        if job is None:
+            return None
+        if job.status is JobStatus.queued:
+            job.queue_position = self._position(await self.ar.zrank(self._queue_key(job), job.id))
+        latest = newest[0][0].decode() if newest else "0-0"
+        first = None
+        if oldest:
+            entry_id, fields = oldest[0]
+            first = (entry_id.decode(), b"first" in fields)
+        return job, latest, first
+
+    async def _tail(self, job_id: str, last_id: str) -> AsyncIterator[JobEvent]:
+        """The events after `last_id`, as they come, until `done`, or until the job has expired."""
+        events = self._key(job_id, "events")
+        while True:
+            reply = await self.ablock.xread({events: last_id}, count=100, block=FOLLOW_BLOCK_MS)
+            if not reply:
+                if not await self.ar.exists(self._key(job_id)):
+                    return
+                continue
+            for entry_id, fields in reply[0][1]:
+                last_id = entry_id.decode()
+                event = JobEvent(last_id, fields[b"event"].decode(), fields[b"data"].decode())
+                yield event
+                if event.is_final:
+                    return
 
     # ---- workers ---------------------------------------------------------------------------------------------
     def heartbeat(self, worker: WorkerInfo) -> None:
@@ -313,6 +500,25 @@ class JobStore:
         else:
             links["plot"] = f"{base}/plot"
         return links
+
+
+def _stream_id(value: str) -> tuple[int, int]:
+    ms, _, seq = value.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _gap(first: tuple[str, bool] | None, last_id: str) -> bool:
+    """True when events after `last_id` were trimmed from the stream (its oldest is not the creation event)."""
+    if first is None:
+        return False
+    first_id, is_creation = first
+    return not is_creation and _stream_id(first_id) > _stream_id(last_id)
+
+
+def valid_event_id(value: str) -> bool:
+    """Whether `value` has the shape of a stream id, as a `Last-Event-ID` must."""
+    ms, sep, seq = value.partition("-")
+    return ms.isdigit() and (not sep or seq.isdigit()) and len(value) <= 41
 
 
 class _RedisBytesMap(MutableMapping[str, bytes]):

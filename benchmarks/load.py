@@ -2,6 +2,15 @@
 
     python benchmarks/load.py                      # starts its own service (redis, a worker, the API)
     python benchmarks/load.py --url http://127.0.0.1:8000 --connections 100 --seconds 15
+    python benchmarks/load.py --rates 250,500,1000,2000 --seconds 10   # offered rates, from 10 and 100 conns
+    python benchmarks/load.py --sse 100 CONTENT STYLE   # 100 clients follow a style job: SSE vs polling
+
+`--rates` runs `hey -c C -q R/C` (Debian package `hey`; its `-q` is per connection) for each offered rate R
+from 10 and from 100 connections, and reads every request's latency (`-o csv`) for p50, p99 and p99.9.
+
+`--sse N` runs the same style job twice on the service it started: once followed by N event-stream clients,
+once polled by N clients at 10 requests/s each (the polling path's usual rate), and reports the API process's
+CPU seconds for each, and their ratio.
 
 The load generator is `wrk` (Debian package) when present: it is written in C, so it takes far less of
 the machine's CPU from the server than a Python client would. Without it, an asyncio + httpx generator
@@ -20,8 +29,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -79,13 +90,111 @@ async def _python_load(target: str, connections: int, seconds: int) -> dict[str,
             "p99_ms": q[98], "errors": errors}  # fmt: skip
 
 
+def run_hey(target: str, connections: int, rate: int, seconds: int) -> dict[str, float]:
+    """An offered `rate` (requests/s in all) from `connections` connections; latency quantiles in ms."""
+    per_connection = rate / connections  # hey takes a fractional per-connection rate
+    out = subprocess.run(["hey", "-z", f"{seconds}s", "-c", str(connections), "-q", f"{per_connection:g}",
+                          "-o", "csv", target], capture_output=True, text=True, check=True).stdout  # fmt: skip
+    rows = [line.split(",") for line in out.splitlines()[1:] if line and line[0].isdigit()]
+    latencies = sorted(float(r[0]) * 1e3 for r in rows)
+    errors = sum(1 for r in rows if r[6] != "200")
+
+    def q(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))]
+
+    return {"offered": per_connection * connections, "connections": connections, "rps": len(rows) / seconds,
+            "p50": q(0.50), "p99": q(0.99), "p999": q(0.999), "errors": errors, "requests": len(rows)}  # fmt: skip
+
+
+def rate_matrix(url: str, rates: list[int], seconds: int) -> None:
+    target = f"{url}/v1/jobs/{finished_job(url)}"
+    print(f"GET /v1/jobs/{{id}} of a finished job, {seconds} s per run (hey -c C -q R/C)")
+    print("| offered req/s | connections | achieved req/s | p50 ms | p99 ms | p99.9 ms | errors |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for rate in rates:
+        for connections in (10, 100):
+            r = run_hey(target, connections, rate, seconds)
+            print(f"| {r['offered']:.0f} | {connections} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | "
+                  f"{r['p999']:.2f} | {r['errors']:.0f} of {r['requests']:.0f} |", flush=True)  # fmt: skip
+
+
+def api_process(stack: Stack) -> psutil.Process:
+    """The uvicorn process of the stack (the one that serves requests)."""
+    proc = psutil.Process(next(p.pid for name, p in stack.procs if name == "api"))
+    children = proc.children(recursive=True)
+    return children[0] if children else proc
+
+
+def submit_style(url: str, content: Path, style: Path, size: int, iterations: int) -> str:
+    files = [("content", (content.name, content.read_bytes())), ("style", (style.name, style.read_bytes()))]
+    data = {"size": str(size), "iterations": str(iterations)}
+    response = httpx.post(f"{url}/v1/style-transfers", files=files, data=data, timeout=60)
+    response.raise_for_status()
+    return str(response.json()["id"])
+
+
+async def _follow_sse(client: httpx.AsyncClient, url: str) -> int:
+    events = 0
+    async with client.stream("GET", url, timeout=None) as response:
+        async for line in response.aiter_lines():
+            if line.startswith("event:"):
+                events += 1
+                if line.strip() == "event: done":
+                    break
+    return events
+
+
+async def _poll(client: httpx.AsyncClient, url: str, interval: float) -> int:
+    polls = 0
+    while True:
+        polls += 1
+        if (await client.get(url)).json()["status"] in ("succeeded", "failed", "canceled"):
+            return polls
+        await asyncio.sleep(interval)
+
+
+async def _clients(n: int, make: Any) -> list[int]:
+    limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        return list(await asyncio.gather(*(make(client) for _ in range(n))))
+
+
+def sse_vs_polling(stack: Stack, n: int, content: Path, style: Path, size: int, iterations: int) -> None:
+    """N clients follow one running style job over SSE, then N poll another at 10/s: the API's CPU for each."""
+    api = api_process(stack)
+    for mode in ("sse", "poll"):
+        job = submit_style(stack.url, content, style, size, iterations)
+        before, t0 = api.cpu_times(), time.monotonic()
+        target = f"{stack.url}/v1/jobs/{job}"
+        if mode == "sse":
+            counts = asyncio.run(_clients(n, lambda c, t=target: _follow_sse(c, f"{t}/events")))
+        else:
+            counts = asyncio.run(_clients(n, lambda c, t=target: _poll(c, t, 0.1)))
+        after, wall = api.cpu_times(), time.monotonic() - t0
+        cpu = (after.user + after.system) - (before.user + before.system)
+        unit = "events" if mode == "sse" else "polls"
+        print(f"{mode:4s}: {n} clients to the end of a {wall:.1f} s job; API CPU {cpu:.2f} s "
+              f"({100 * cpu / wall:.0f}% of one core); {sum(counts)} {unit} in all, {min(counts)}-{max(counts)} "
+              f"per client", flush=True)  # fmt: skip
+        if mode == "sse":
+            sse_cpu = cpu
+    print(f"polling / SSE API CPU: {cpu / max(sse_cpu, 1e-9):.1f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="a running service; default: start one")
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--api-processes", type=int, default=1, help="uvicorn processes when starting one")
+    parser.add_argument("--rates", help="comma list of offered requests/s, each from 10 and 100 connections")
+    parser.add_argument("--sse", type=int, metavar="N", help="N clients follow a running style job")
+    parser.add_argument("images", nargs="*", type=Path, help="CONTENT STYLE images for --sse")
+    parser.add_argument("--size", type=int, default=256, help="style job size for --sse")
+    parser.add_argument("--iterations", type=int, default=60, help="style job iterations for --sse")
     args = parser.parse_args()
+    if args.sse and len(args.images) != 2:
+        parser.error("--sse needs CONTENT and STYLE image paths")
 
     stack = None
     url = args.url
@@ -94,6 +203,13 @@ def main() -> None:
         stack = Stack(Path(tempfile.mkdtemp(prefix="stylewave-load-")), env=env).start()
         url = stack.url
     try:
+        if args.rates:
+            rate_matrix(url, [int(r) for r in args.rates.split(",")], args.seconds)
+            return
+        if args.sse:
+            assert stack is not None, "--sse measures the API process it starts: no --url"
+            sse_vs_polling(stack, args.sse, args.images[0], args.images[1], args.size, args.iterations)
+            return
         target = f"{url}/v1/jobs/{finished_job(url)}"
         if shutil.which("wrk"):
             report = run_wrk(target, args.connections, args.seconds)

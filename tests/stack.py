@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from app.embedded import free_port, shutdown, start_redis
+from app.queue import webhook_worker_argv
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,6 +38,8 @@ class Stack:
         env = self._env()
         for i in range(self.workers):
             self.start_worker(name=f"w{i}-{os.getpid()}@%h")
+        if self.workers:
+            self.start_webhook_worker()
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self._spawn("api", ["api", "--host", "127.0.0.1", "--port", str(port)], env)
@@ -60,6 +63,15 @@ class Stack:
     def start_worker(self, name: str = "extra@%h", concurrency: int = 1) -> subprocess.Popen[bytes]:
         return self._spawn(f"worker-{len(self.procs)}", ["worker", "--name", name, "--concurrency",
                            str(concurrency)], self._env())  # fmt: skip
+
+    def start_webhook_worker(self) -> subprocess.Popen[bytes]:
+        """The webhook sender, as `serve` and docker-compose run it."""
+        log = open(self.data_dir / "webhooks.log", "ab")  # noqa: SIM115 - closed with the process
+        argv = webhook_worker_argv(sys.executable, name=f"webhooks-{os.getpid()}-{len(self.procs)}@%h")
+        proc = subprocess.Popen(argv, env=self._env(), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
+        self.procs.append(("webhooks", proc))
+        return proc
 
     def wait_ready(self, timeout: float = 90.0) -> None:
         """Wait for /readyz (Redis and a live worker), or only /healthz for a stack without workers."""

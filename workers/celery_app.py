@@ -15,6 +15,7 @@ from app.queue import make_celery
 from app.schemas import WorkerInfo
 from app.settings import get_settings
 from app.store import JobStore
+from app.webhooks import queue_delivery
 
 settings = get_settings()
 celery = make_celery(settings)
@@ -28,7 +29,7 @@ def store() -> JobStore:
     """One job-store connection per process (created lazily: prefork children must not share a socket)."""
     global _store
     if _store is None:
-        _store = JobStore.from_url(settings.broker_url, settings.result_ttl_seconds)
+        _store = JobStore.from_url(settings.broker_url, settings.result_ttl_seconds, notify=queue_delivery(celery))
     return _store
 
 

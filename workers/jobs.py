@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from app.plots import forecast_plot_png
-from app.schemas import StyleTransferParams, WaveForecastRequest
+from app.schemas import StyleTransferParams, WaveForecastRequest, WebhookFields
 from models import forecast as forecasting
 from models import style as nst
 from models.waves import Term, Wave, generate
@@ -28,7 +28,7 @@ def png_bytes(image: Image.Image) -> bytes:
 
 def style_config(params: StyleTransferParams) -> nst.StyleConfig:
     """The validated request as the algorithm's plain config."""
-    fields: dict[str, Any] = params.model_dump(exclude={"sweep_style_layers"})
+    fields: dict[str, Any] = params.model_dump(exclude={"sweep_style_layers", *WebhookFields.model_fields})
     fields["sweep_style_layers"] = params.layer_stacks()
     return nst.StyleConfig(**fields)
 

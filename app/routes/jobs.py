@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, Header, HTTPException, Response
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.deps import CallerDep, StoreDep
 from app.schemas import Job, JobKind, JobList, JobStatus
-from app.store import TransitionError
+from app.store import JobStore, TransitionError, valid_event_id
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -37,6 +39,38 @@ async def read_job(job_id: str, store: StoreDep, owner: CallerDep) -> Response:
     if job is None:
         raise HTTPException(404, f"no job {job_id}")
     return Response(job.model_dump_json(), media_type="application/json")
+
+
+EVENTS_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"text/event-stream": {}},
+        "description": "Server-sent events: `status` (data: the record) on each transition, `progress` "
+        "(`{progress, message}`), `preview` (`{url}`), and finally `done` (data: the record); then the stream "
+        "ends. Each event has an `id:`; send it back as `Last-Event-ID` to resume without a gap or a repeat.",
+    }
+}
+SSE_PING_SECONDS = 15  # a comment line this often keeps proxies from closing a quiet stream
+
+
+@router.get("/{job_id}/events", response_class=EventSourceResponse, responses=EVENTS_DOC)
+async def job_events(
+    job_id: str,
+    store: StoreDep,
+    owner: CallerDep,
+    last_event_id: Annotated[str | None, Header(description="Resume after this event id")] = None,
+) -> EventSourceResponse:
+    """Follow the job as a server-sent event stream, from its current state or after `Last-Event-ID`."""
+    if last_event_id is not None and not valid_event_id(last_event_id.strip()):
+        raise HTTPException(400, f"Last-Event-ID: `{last_event_id[:50]}` is not an event id of this stream")
+    if await store.aget(job_id, owner=owner) is None:
+        raise HTTPException(404, f"no job {job_id}")
+    last = last_event_id.strip() if last_event_id else None
+    return EventSourceResponse(_sse(store, job_id, last, owner), ping=SSE_PING_SECONDS)
+
+
+async def _sse(store: JobStore, job_id: str, last_id: str | None, owner: str) -> AsyncIterator[ServerSentEvent]:
+    async for event in store.follow(job_id, last_id, owner=owner):
+        yield ServerSentEvent(data=event.data, event=event.event, id=event.id)
 
 
 @router.delete("/{job_id}", response_model=Job)

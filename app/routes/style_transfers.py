@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile
 from app.deps import CallerDep, CeleryDep, SettingsDep, StoreDep
 from app.images import ImageRejected, check_image
 from app.queue import STYLE_TASK
-from app.routes.submit import submit_job
+from app.routes.submit import WEBHOOK_FIELDS, submit_job
 from app.schemas import Job, JobKind, StyleTransferParams
 
 router = APIRouter(prefix="/v1/style-transfers", tags=["style transfer"])
@@ -71,5 +71,6 @@ def create_style_transfer(
 
     return submit_job(
         store=store, celery=celery, settings=settings, response=response, kind=JobKind.style_transfer,
-        task=STYLE_TASK, params=params.model_dump(mode="json"), owner=owner, inputs=inputs,
+        task=STYLE_TASK, params=params.model_dump(mode="json", exclude=WEBHOOK_FIELDS), owner=owner, inputs=inputs,
+        webhook=params,
     )  # fmt: skip

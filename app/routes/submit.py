@@ -9,11 +9,24 @@ from celery import Celery
 from fastapi import HTTPException, Response
 
 from app.queue import TASK_QUEUES
-from app.schemas import Job, JobKind
+from app.schemas import Job, JobKind, WebhookFields
 from app.settings import Settings
 from app.store import JobStore
+from app.webhooks import UnsafeUrl, resolve_public
 
 log = logging.getLogger("stylewave.api")
+WEBHOOK_FIELDS = set(WebhookFields.model_fields)
+
+
+def check_webhook(fields: WebhookFields | None, settings: Settings) -> None:
+    """422 for a webhook URL that is not http(s) or resolves to a non-public address (unless allowed)."""
+    if fields is None or fields.webhook is None:
+        return
+    try:
+        resolve_public(fields.webhook, settings.webhook_allow_private)
+    except UnsafeUrl as exc:
+        detail = [{"loc": ["body", "webhook"], "msg": f"webhook: {exc}", "type": "value_error"}]
+        raise HTTPException(422, detail) from exc
 
 
 def submit_job(
@@ -27,8 +40,10 @@ def submit_job(
     params: dict[str, Any],
     owner: str,
     inputs: dict[str, bytes] | None = None,
+    webhook: WebhookFields | None = None,
 ) -> Job:
     """Create a queued job and send its task; 429 when the queue is full, nothing enqueued then."""
+    check_webhook(webhook, settings)
     queued = store.queued_count()
     if queued >= settings.max_queued:
         raise HTTPException(
@@ -36,7 +51,7 @@ def submit_job(
             f"the queue is full ({queued} jobs waiting, limit {settings.max_queued}); retry later",
             headers={"Retry-After": "10"},
         )
-    job = store.create(kind, params, owner, inputs)
+    job = store.create(kind, params, owner, inputs, webhook=webhook.webhook_fields() if webhook else None)
     try:
         celery.send_task(task, args=[job.id, params], queue=TASK_QUEUES[task])
     except Exception as exc:  # broker unreachable after the record was written: don't leave it queued forever

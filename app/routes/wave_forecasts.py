@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Response
 
 from app.deps import CallerDep, CeleryDep, SettingsDep, StoreDep
 from app.queue import FORECAST_TASK
-from app.routes.submit import submit_job
+from app.routes.submit import WEBHOOK_FIELDS, submit_job
 from app.schemas import Job, JobKind, WaveForecastRequest
 
 router = APIRouter(prefix="/v1/wave-forecasts", tags=["wave forecast"])
@@ -38,7 +38,8 @@ def create_wave_forecast(
     """Queue a wave forecast; with `Prefer: wait=N`, wait up to N seconds for it to finish."""
     job = submit_job(
         store=store, celery=celery, settings=settings, response=response, kind=JobKind.wave_forecast,
-        task=FORECAST_TASK, params=body.model_dump(mode="json", exclude_none=True), owner=owner,
+        task=FORECAST_TASK, params=body.model_dump(mode="json", exclude_none=True, exclude=WEBHOOK_FIELDS),
+        owner=owner, webhook=body,
     )  # fmt: skip
     deadline = time.monotonic() + prefer_wait(prefer)
     while time.monotonic() < deadline:
