@@ -38,7 +38,7 @@ done
 say() { echo "airgap-base: $*"; }
 
 if ! docker info >/dev/null 2>&1; then
-  echo "airgap-base: no Docker engine answers (start dockerd, or run deploy/docker-engine.sh)" >&2
+  echo 'airgap-base: no Docker engine answers (install docker.io and start dockerd; make deploy-test does both)' >&2
   exit 1
 fi
 

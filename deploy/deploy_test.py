@@ -328,8 +328,9 @@ def check_container_kill(stack: Stack, api: Api) -> None:
     run_time = done["finished_at"] - done["started_at"]
     figures["kill: requeued and restarted after (s)"] = round(requeue, 1)
     figures["kill: second run (s)"] = round(run_time, 1)
-    figures["kill: second run on"] = done["worker"]["host"] + (" (the killed host)" if done["worker"]["host"] == host
-                                                                 else " (another host)")
+    figures["kill: second run on"] = done["worker"]["host"] + (
+        " (the killed host)" if done["worker"]["host"] == host else " (another host)"
+    )
     assert healthy, "the API stopped answering /healthz when a worker container was killed"
     assert done["attempts"] == 2, done
     assert requeue <= REQUEUE_BOUND_SECONDS, f"requeued {requeue:.1f} s after the kill (bound {REQUEUE_BOUND_SECONDS})"
