@@ -13,6 +13,7 @@ test: $(VENV)/.installed-dev system-deps lint
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check app workers models tests benchmarks deploy
+	$(VENV)/bin/ruff format --check app workers models tests benchmarks deploy
 	$(VENV)/bin/mypy
 
 $(PY):

@@ -95,8 +95,9 @@ class Client:
     def cancel(self, job_id: str) -> dict[str, Any]:
         return self.request("DELETE", f"/v1/jobs/{job_id}").json()  # type: ignore[no-any-return]
 
-    def wait(self, job: dict[str, Any], on_update: Callable[[dict[str, Any]], None] | None = None,
-             poll_seconds: float = 0.3) -> dict[str, Any]:  # fmt: skip
+    def wait(
+        self, job: dict[str, Any], on_update: Callable[[dict[str, Any]], None] | None = None, poll_seconds: float = 0.3
+    ) -> dict[str, Any]:
         """Poll until the job is finished, calling `on_update` with each record; the final record."""
         while True:
             if on_update is not None:

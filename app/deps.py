@@ -41,8 +41,11 @@ async def get_caller(request: Request, settings: SettingsDep) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or token.strip() not in keys:
-        raise HTTPException(401, "missing or unknown API key: send `Authorization: Bearer <key>`",
-                            headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+        raise HTTPException(
+            401,
+            "missing or unknown API key: send `Authorization: Bearer <key>`",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return hashlib.sha256(token.strip().encode()).hexdigest()[:32]
 
 

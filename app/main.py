@@ -73,8 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.celery = make_celery(settings, name="stylewave-api")
-    app.state.store = JobStore.from_url(settings.broker_url, settings.result_ttl_seconds,
-                                        notify=queue_delivery(app.state.celery))  # fmt: skip
+    app.state.store = JobStore.from_url(
+        settings.broker_url, settings.result_ttl_seconds, notify=queue_delivery(app.state.celery)
+    )
     app.add_exception_handler(redis.RedisError, redis_unavailable)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_middleware(ContentTypeGuard)

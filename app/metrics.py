@@ -42,9 +42,10 @@ class StoreCollector(Collector):
         yield hist
 
         beats = GaugeMetricFamily(
-            "stylewave_worker_heartbeat_age_seconds", "Seconds since each worker's last heartbeat",
+            "stylewave_worker_heartbeat_age_seconds",
+            "Seconds since each worker's last heartbeat",
             labels=["worker"],
-        )  # fmt: skip
+        )
         now = time.time()
         for worker, stamp in self.store.worker_heartbeats().items():
             beats.add_metric([worker], max(0.0, now - stamp))

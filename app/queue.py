@@ -58,6 +58,23 @@ def webhook_worker_argv(python: str, name: str = "webhooks@%h", concurrency: int
     """The webhook sender: its own Celery worker on the `webhooks` queue, threads (the work is waiting on
     the network), and an app that never imports torch. Apart from the job workers, so that a delivery never
     waits behind a long job."""
-    return [python, "-m", "celery", "-A", "workers.webhooks:celery", "worker", "-Q", TASK_QUEUES[WEBHOOK_TASK],
-            "--pool", "threads", "-c", str(concurrency), "-n", name, "-l", "INFO", "--without-gossip",
-            "--without-mingle"]  # fmt: skip
+    return [
+        python,
+        "-m",
+        "celery",
+        "-A",
+        "workers.webhooks:celery",
+        "worker",
+        "-Q",
+        TASK_QUEUES[WEBHOOK_TASK],
+        "--pool",
+        "threads",
+        "-c",
+        str(concurrency),
+        "-n",
+        name,
+        "-l",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+    ]

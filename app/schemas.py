@@ -9,7 +9,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # The VGG-19 layer names of the paper: convX_Y is the rectified output of that convolution.
-# models/vgg.py holds the same tuple; tests/app/test_schemas.py checks that they agree.
+# models/nst/vgg.py holds the same tuple; tests/app/test_schemas.py checks that they agree.
+# Laid out by hand, one row per block of the network, which the formatter would flatten to one per line.
 VGG19_LAYERS: tuple[str, ...] = (
     "conv1_1", "conv1_2", "pool1",
     "conv2_1", "conv2_2", "pool2",
@@ -19,12 +20,46 @@ VGG19_LAYERS: tuple[str, ...] = (
 )  # fmt: skip
 DEFAULT_STYLE_LAYERS = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
 
-# Wave-forecast limits (models/forecast.py mirrors them; a test checks they agree).
+# Wave-forecast limits (models/waves/forecast.py mirrors them; a test checks they agree).
 MAX_HORIZON = 1000
 MAX_HISTORY = 20_000
 MAX_CHANNELS = 16
 MAX_TERMS = 32
 MAX_SEED_STEPS = 100_000
+
+
+# The style-transfer choices. models/nst/modes.py holds the same enums (the API process must not import it);
+# tests/app/test_schemas.py checks that they agree, members and properties.
+class Init(StrEnum):
+    """The start image."""
+
+    content = "content"
+    noise = "noise"
+    style = "style"
+
+
+class Mode(StrEnum):
+    """transfer = content + style; content / style = one half alone (reconstruction); dream = DeepDream."""
+
+    transfer = "transfer"
+    content = "content"
+    style = "style"
+    dream = "dream"
+
+    @property
+    def needs_content(self) -> bool:
+        """Whether a content image is required."""
+        return self is not Mode.style
+
+    @property
+    def needs_style(self) -> bool:
+        """Whether at least one style image is required."""
+        return self in (Mode.transfer, Mode.style)
+
+    @property
+    def default_init(self) -> Init:
+        """The start image when none is asked for: the content for transfer and dream, else noise."""
+        return Init.content if self in (Mode.transfer, Mode.dream) else Init.noise
 
 
 class JobStatus(StrEnum):
@@ -155,15 +190,13 @@ class StyleTransferParams(WebhookFields):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    mode: Literal["transfer", "content", "style", "dream"] = Field(
-        "transfer", description="transfer = content + style; content / style = one half alone; dream = DeepDream"
+    mode: Mode = Field(
+        Mode.transfer, description="transfer = content + style; content / style = one half alone; dream = DeepDream"
     )
     size: int = Field(512, ge=16, description="Longest edge of the output in pixels (aspect kept).")
     iterations: int = Field(150, ge=1, description="Optimisation steps, across all scales.")
     optimizer: Literal["lbfgs", "adam"] = "lbfgs"
-    init: Literal["content", "noise", "style"] | None = Field(
-        None, description="Start image; default: content for transfer/dream, noise otherwise."
-    )
+    init: Init | None = Field(None, description="Start image; default: content for transfer/dream, noise otherwise.")
     content_weight: float = Field(1.0, ge=0, description="alpha, on the relative feature error")
     style_weight: float = Field(10.0, ge=0, description="beta, on the relative Gram-matrix error")
     content_layers: list[str] = Field(default_factory=lambda: ["conv4_2"], description="Comma list.")
@@ -331,6 +364,6 @@ def min_history(horizon: int) -> int:
     """The shortest history a forecast of `horizon` steps can be fitted and backtested on.
 
     Training windows (96 steps + 2 for the differences) and 32 training origins, plus a backtest tail
-    of 16 origins; models.forecast.min_history computes the same, which a test checks.
+    of 16 origins; models.waves.forecast.min_history computes the same, which a test checks.
     """
     return 2 * horizon + 145

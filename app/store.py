@@ -16,6 +16,8 @@ both win. Keys (all under the `sw:` prefix):
     sw:owner:{owner}         sorted set of an owner's ids, by creation time
     sw:workers               sorted set of "host:pid" -> last heartbeat time
     sw:model:{key}           cached trained forecast models (TTL)
+    sw:stats:jobs            hash "kind:status" -> jobs counted (queued at creation, then each finish), for /metrics
+    sw:stats:duration:{kind} hash of run-time histogram buckets ("1.0" ... "+Inf") and "sum", for /metrics
 """
 
 from __future__ import annotations
@@ -99,8 +101,13 @@ class JobStore:
         options: dict[str, Any] = {"socket_timeout": 5, "socket_connect_timeout": 2, "health_check_interval": 10}
         # A blocking XREAD waits FOLLOW_BLOCK_MS for an answer: its socket timeout must be longer than that.
         blocking = dict(options, socket_timeout=FOLLOW_BLOCK_MS / 1000 + 5)
-        return cls(redis.Redis.from_url(url, **options), ttl_seconds, redis.asyncio.Redis.from_url(url, **options),
-                   redis.asyncio.Redis.from_url(url, **blocking), notify)  # fmt: skip
+        return cls(
+            redis.Redis.from_url(url, **options),
+            ttl_seconds,
+            redis.asyncio.Redis.from_url(url, **options),
+            redis.asyncio.Redis.from_url(url, **blocking),
+            notify,
+        )
 
     # ---- keys -------------------------------------------------------------------------------------------
     @staticmethod
@@ -117,8 +124,16 @@ class JobStore:
         webhook: dict[str, Any] | None = None,
     ) -> Job:
         """Store a new `queued` job and its inputs; the caller enqueues the task afterwards."""
-        job = Job(id=new_job_id(), kind=kind, status=JobStatus.queued, created_at=time.time(), params=params,
-                  owner=owner, message="waiting for a worker", **(webhook or {}))  # fmt: skip
+        job = Job(
+            id=new_job_id(),
+            kind=kind,
+            status=JobStatus.queued,
+            created_at=time.time(),
+            params=params,
+            owner=owner,
+            message="waiting for a worker",
+            **(webhook or {}),
+        )
         job.links = self._links(job)
         pipe = self.r.pipeline()
         for name, blob in (inputs or {}).items():
@@ -352,8 +367,9 @@ class JobStore:
         wanted = job.webhook_events_filter
         if wanted is not None and hook not in wanted:
             return
-        if hook == "progress" and not self.r.set(self._key(job.id, "whprogress"), b"1", nx=True,
-                                                 px=WEBHOOK_PROGRESS_MS):  # fmt: skip
+        if hook == "progress" and not self.r.set(
+            self._key(job.id, "whprogress"), b"1", nx=True, px=WEBHOOK_PROGRESS_MS
+        ):
             return
         try:
             self.notify(job, hook)
@@ -542,7 +558,7 @@ class _RedisBytesMap(MutableMapping[str, bytes]):
 
     def __iter__(self) -> Iterator[str]:
         for k in self.r.scan_iter(match=self.prefix + "*"):
-            yield k.decode()[len(self.prefix):]
+            yield k.decode()[len(self.prefix) :]
 
     def __len__(self) -> int:
         return sum(1 for _ in self)

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from models.baselines import BASELINES
-from models.lstm import LSTMConfig, LSTMForecaster, SeedConfig, SeedForecaster
-from models.waves import ORIGINAL_WAVES, generate
+from models.waves.baselines import BASELINES
+from models.waves.generator import ORIGINAL_WAVES, generate
+from models.waves.lstm import LSTMConfig, LSTMForecaster, SeedConfig, SeedForecaster
 
 AHEAD = 23
 FAST_FORWARD = 200

@@ -10,7 +10,7 @@ PYTHON=${PYTHON:-.venv/bin/python}
 
 echo "== model tests on CUDA"
 STYLEWAVE_TEST_DEVICE=cuda timeout 150 "$PYTHON" -m pytest -q -p no:cacheprovider \
-    tests/models/test_vgg.py tests/models/test_losses.py tests/models/test_style.py
+    tests/models/nst/test_vgg.py tests/models/nst/test_losses.py tests/models/nst/test_style.py
 
 echo "== 512 px x 500 iterations, fp32 vs bf16"
 timeout 120 "$PYTHON" - "${CONTENT:-../shared/images/tubingen.jpg}" "${STYLE:-../shared/images/starry_night.jpg}" <<'PY'
@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from benchmarks.nst_vs_pastiche import Judge
-from models.style import StyleConfig, stylize
+from models.nst import StyleConfig, stylize
 
 content_path, style_path = map(Path, sys.argv[1:3])
 if content_path.exists() and style_path.exists():

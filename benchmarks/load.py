@@ -42,8 +42,12 @@ from tests.stack import Stack, wait_for  # noqa: E402
 def finished_job(url: str) -> str:
     """Create a small forecast job (the harmonic baseline: fast) and wait for it to finish."""
     with httpx.Client(base_url=url, timeout=60) as c:
-        body = {"waves": [{"offset": 1, "terms": [{"fn": "sin", "amplitude": 2, "period": 50, "phase": 0}]}],
-                "history": 400, "horizon": 10, "model": "harmonic"}  # fmt: skip
+        body = {
+            "waves": [{"offset": 1, "terms": [{"fn": "sin", "amplitude": 2, "period": 50, "phase": 0}]}],
+            "history": 400,
+            "horizon": 10,
+            "model": "harmonic",
+        }
         job_id = c.post("/v1/wave-forecasts", json=body).json()["id"]
         wait_for(c, job_id, {"succeeded"}, timeout=120)
         return job_id
@@ -55,15 +59,25 @@ def _ms(text: str) -> float:
 
 
 def run_wrk(target: str, connections: int, seconds: int) -> dict[str, float | str]:
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", target],
-                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", target],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     errors = (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, sock.groups())) if sock else 0)
-    return {"tool": "wrk", "requests": requests, "rps": requests / seconds, "p50_ms": _ms(lat["50"]),
-            "p99_ms": _ms(lat["99"]), "errors": errors}  # fmt: skip
+    return {
+        "tool": "wrk",
+        "requests": requests,
+        "rps": requests / seconds,
+        "p50_ms": _ms(lat["50"]),
+        "p99_ms": _ms(lat["99"]),
+        "errors": errors,
+    }
 
 
 async def _python_load(target: str, connections: int, seconds: int) -> dict[str, float | str]:
@@ -86,15 +100,25 @@ async def _python_load(target: str, connections: int, seconds: int) -> dict[str,
 
         await asyncio.gather(*(one_connection() for _ in range(connections)))
     q = statistics.quantiles(latencies, n=100)
-    return {"tool": "httpx", "requests": len(latencies), "rps": len(latencies) / seconds, "p50_ms": q[49],
-            "p99_ms": q[98], "errors": errors}  # fmt: skip
+    return {
+        "tool": "httpx",
+        "requests": len(latencies),
+        "rps": len(latencies) / seconds,
+        "p50_ms": q[49],
+        "p99_ms": q[98],
+        "errors": errors,
+    }
 
 
 def run_hey(target: str, connections: int, rate: int, seconds: int) -> dict[str, float]:
     """An offered `rate` (requests/s in all) from `connections` connections; latency quantiles in ms."""
     per_connection = rate / connections  # hey takes a fractional per-connection rate
-    out = subprocess.run(["hey", "-z", f"{seconds}s", "-c", str(connections), "-q", f"{per_connection:g}",
-                          "-o", "csv", target], capture_output=True, text=True, check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        ["hey", "-z", f"{seconds}s", "-c", str(connections), "-q", f"{per_connection:g}", "-o", "csv", target],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     rows = [line.split(",") for line in out.splitlines()[1:] if line and line[0].isdigit()]
     latencies = sorted(float(r[0]) * 1e3 for r in rows)
     errors = sum(1 for r in rows if r[6] != "200")
@@ -102,8 +126,16 @@ def run_hey(target: str, connections: int, rate: int, seconds: int) -> dict[str,
     def q(p: float) -> float:
         return latencies[min(len(latencies) - 1, int(p * len(latencies)))]
 
-    return {"offered": per_connection * connections, "connections": connections, "rps": len(rows) / seconds,
-            "p50": q(0.50), "p99": q(0.99), "p999": q(0.999), "errors": errors, "requests": len(rows)}  # fmt: skip
+    return {
+        "offered": per_connection * connections,
+        "connections": connections,
+        "rps": len(rows) / seconds,
+        "p50": q(0.50),
+        "p99": q(0.99),
+        "p999": q(0.999),
+        "errors": errors,
+        "requests": len(rows),
+    }
 
 
 def rate_matrix(url: str, rates: list[int], seconds: int) -> None:
@@ -114,8 +146,11 @@ def rate_matrix(url: str, rates: list[int], seconds: int) -> None:
     for rate in rates:
         for connections in (10, 100):
             r = run_hey(target, connections, rate, seconds)
-            print(f"| {r['offered']:.0f} | {connections} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | "
-                  f"{r['p999']:.2f} | {r['errors']:.0f} of {r['requests']:.0f} |", flush=True)  # fmt: skip
+            print(
+                f"| {r['offered']:.0f} | {connections} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | "
+                f"{r['p999']:.2f} | {r['errors']:.0f} of {r['requests']:.0f} |",
+                flush=True,
+            )
 
 
 def api_process(stack: Stack) -> psutil.Process:
@@ -173,9 +208,12 @@ def sse_vs_polling(stack: Stack, n: int, content: Path, style: Path, size: int, 
         after, wall = api.cpu_times(), time.monotonic() - t0
         cpu = (after.user + after.system) - (before.user + before.system)
         unit = "events" if mode == "sse" else "polls"
-        print(f"{mode:4s}: {n} clients to the end of a {wall:.1f} s job; API CPU {cpu:.2f} s "
-              f"({100 * cpu / wall:.0f}% of one core); {sum(counts)} {unit} in all, {min(counts)}-{max(counts)} "
-              f"per client", flush=True)  # fmt: skip
+        print(
+            f"{mode:4s}: {n} clients to the end of a {wall:.1f} s job; API CPU {cpu:.2f} s "
+            f"({100 * cpu / wall:.0f}% of one core); {sum(counts)} {unit} in all, {min(counts)}-{max(counts)} "
+            f"per client",
+            flush=True,
+        )
         if mode == "sse":
             sse_cpu = cpu
     print(f"polling / SSE API CPU: {cpu / max(sse_cpu, 1e-9):.1f}x")
@@ -218,10 +256,14 @@ def main() -> None:
     finally:
         if stack is not None:
             stack.stop()
-    print(f"GET /v1/jobs/{{id}} of a finished job, {args.connections} connections, {args.seconds} s "
-          f"({report['tool']}, {args.api_processes} API process(es))")  # fmt: skip
-    print(f"requests/s {report['rps']:.0f}   p50 {report['p50_ms']:.2f} ms   p99 {report['p99_ms']:.2f} ms   "
-          f"errors {report['errors']} of {report['requests']}")  # fmt: skip
+    print(
+        f"GET /v1/jobs/{{id}} of a finished job, {args.connections} connections, {args.seconds} s "
+        f"({report['tool']}, {args.api_processes} API process(es))"
+    )
+    print(
+        f"requests/s {report['rps']:.0f}   p50 {report['p50_ms']:.2f} ms   p99 {report['p99_ms']:.2f} ms   "
+        f"errors {report['errors']} of {report['requests']}"
+    )
 
 
 if __name__ == "__main__":

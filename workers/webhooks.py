@@ -63,8 +63,12 @@ def post_pinned(url: str, body: bytes, headers: dict[str, str]) -> int:
     pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
     host_header = parts.netloc.rpartition("@")[2]
     with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False, trust_env=False) as client:
-        response = client.post(pinned, content=body, headers={**headers, "Host": host_header},
-                               extensions={"sni_hostname": parts.hostname or ""})  # fmt: skip
+        response = client.post(
+            pinned,
+            content=body,
+            headers={**headers, "Host": host_header},
+            extensions={"sni_hostname": parts.hostname or ""},
+        )
     return response.status_code
 
 
@@ -92,9 +96,14 @@ def deliver(self: Task, job_id: str, event: str, body: str, msg_id: str) -> None
         log.info("webhook try %d failed: %s", tries, exc, extra={"job_id": job_id})
     ok = status is not None and 200 <= status < 300
     outcome = WebhookDelivery.model_validate(
-        {"id": msg_id, "event": event, "status_code": status, "attempts": tries,
-         "delivered_at": time.time() if ok else None}
-    )  # fmt: skip
+        {
+            "id": msg_id,
+            "event": event,
+            "status_code": status,
+            "attempts": tries,
+            "delivered_at": time.time() if ok else None,
+        }
+    )
     store().record_webhook(job_id, outcome)
     if not ok and tries < MAX_TRIES:
         raise self.retry(countdown=retry_delay(tries))

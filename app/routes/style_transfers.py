@@ -10,7 +10,8 @@ from app.deps import CallerDep, CeleryDep, SettingsDep, StoreDep
 from app.images import ImageRejected, check_image
 from app.queue import STYLE_TASK
 from app.routes.submit import WEBHOOK_FIELDS, submit_job
-from app.schemas import Job, JobKind, StyleTransferParams
+from app.schemas import Init, Job, JobKind, StyleTransferParams
+from app.settings import Settings
 
 router = APIRouter(prefix="/v1/style-transfers", tags=["style transfer"])
 
@@ -37,11 +38,34 @@ def create_style_transfer(
 ) -> Job:
     """Queue a style transfer (or content / style reconstruction, or dream) of the uploaded images."""
     styles = style or []
-    needs_content = params.mode != "style"
-    needs_style = params.mode in ("transfer", "style")
-    if needs_content and content is None:
+    _check_fields(params, content, styles, settings)
+    inputs: dict[str, bytes] = {}
+    uploads = [("content", content)] if params.mode.needs_content and content is not None else []
+    if params.mode.needs_style or params.init is Init.style:
+        uploads += [(f"style{i}", f) for i, f in enumerate(styles)]
+    for name, upload in uploads:
+        inputs[name] = _read_image(upload, "content" if name == "content" else "style", settings)
+    return submit_job(
+        store=store,
+        celery=celery,
+        settings=settings,
+        response=response,
+        kind=JobKind.style_transfer,
+        task=STYLE_TASK,
+        params=params.model_dump(mode="json", exclude=WEBHOOK_FIELDS),
+        owner=owner,
+        inputs=inputs,
+        webhook=params,
+    )
+
+
+def _check_fields(
+    params: StyleTransferParams, content: UploadFile | None, styles: list[UploadFile], settings: Settings
+) -> None:
+    """What the schema alone cannot check: the files the mode needs, and this deployment's limits."""
+    if params.mode.needs_content and content is None:
         raise _field_error("content", f"a content image is required for mode={params.mode}")
-    if needs_style and not styles:
+    if params.mode.needs_style and not styles:
         raise _field_error("style", f"at least one style image is required for mode={params.mode}")
     if len(styles) > MAX_STYLE_IMAGES:
         raise _field_error("style", f"at most {MAX_STYLE_IMAGES} style images")
@@ -51,26 +75,17 @@ def create_style_transfer(
         raise _field_error("size", f"size {params.size} exceeds the maximum of {settings.max_size}")
     if params.iterations > settings.max_iterations:
         raise _field_error("iterations", f"at most {settings.max_iterations} iterations")
-    if params.init == "content" and not needs_content:
+    if params.init is Init.content and not params.mode.needs_content:
         raise _field_error("init", "init=content needs a content image")
-    if params.init == "style" and not styles:
+    if params.init is Init.style and not styles:
         raise _field_error("init", "init=style needs a style image")
 
-    inputs: dict[str, bytes] = {}
-    uploads = ([("content", content)] if needs_content and content is not None else []) + (
-        [(f"style{i}", f) for i, f in enumerate(styles)] if needs_style or params.init == "style" else []
-    )
-    for name, upload in uploads:
-        data = upload.file.read()
-        field = "content" if name == "content" else "style"
-        try:
-            check_image(data, field, settings.max_image_pixels)
-        except ImageRejected as exc:
-            raise _field_error(exc.field, str(exc).split(": ", 1)[1], exc.status) from exc
-        inputs[name] = data
 
-    return submit_job(
-        store=store, celery=celery, settings=settings, response=response, kind=JobKind.style_transfer,
-        task=STYLE_TASK, params=params.model_dump(mode="json", exclude=WEBHOOK_FIELDS), owner=owner, inputs=inputs,
-        webhook=params,
-    )  # fmt: skip
+def _read_image(upload: UploadFile, field: str, settings: Settings) -> bytes:
+    """The upload's bytes, refused (413/415/422 naming the field) unless they are an image within the limits."""
+    data = upload.file.read()
+    try:
+        check_image(data, field, settings.max_image_pixels)
+    except ImageRejected as exc:
+        raise _field_error(exc.field, str(exc).split(": ", 1)[1], exc.status) from exc
+    return data

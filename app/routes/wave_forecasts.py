@@ -37,10 +37,16 @@ def create_wave_forecast(
 ) -> Job:
     """Queue a wave forecast; with `Prefer: wait=N`, wait up to N seconds for it to finish."""
     job = submit_job(
-        store=store, celery=celery, settings=settings, response=response, kind=JobKind.wave_forecast,
-        task=FORECAST_TASK, params=body.model_dump(mode="json", exclude_none=True, exclude=WEBHOOK_FIELDS),
-        owner=owner, webhook=body,
-    )  # fmt: skip
+        store=store,
+        celery=celery,
+        settings=settings,
+        response=response,
+        kind=JobKind.wave_forecast,
+        task=FORECAST_TASK,
+        params=body.model_dump(mode="json", exclude_none=True, exclude=WEBHOOK_FIELDS),
+        owner=owner,
+        webhook=body,
+    )
     deadline = time.monotonic() + prefer_wait(prefer)
     while time.monotonic() < deadline:
         time.sleep(0.1)

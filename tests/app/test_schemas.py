@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+from typing import get_args
+
 import pytest
 from pydantic import ValidationError
 
 from app import schemas
-from models import forecast, vgg
+from models.nst import modes, vgg
+from models.nst.config import StyleConfig
+from models.waves import forecast
 
 
 def test_layer_names_match_the_network() -> None:
     assert schemas.VGG19_LAYERS == tuple(vgg.LAYERS)
+
+
+@pytest.mark.parametrize(("edge", "algorithm"), [(schemas.Mode, modes.Mode), (schemas.Init, modes.Init)])
+def test_edge_enums_mirror_the_algorithms(edge: type, algorithm: type) -> None:
+    assert [(m.name, m.value) for m in edge] == [(m.name, m.value) for m in algorithm]
+
+
+@pytest.mark.parametrize("mode", list(modes.Mode))
+def test_what_each_mode_needs_agrees(mode: modes.Mode) -> None:
+    edge = schemas.Mode(mode.value)
+    assert (edge.needs_content, edge.needs_style) == (mode.needs_content, mode.needs_style)
+    assert edge.default_init.value == mode.default_init.value
+
+
+def test_literal_choices_match_the_algorithms_enums() -> None:
+    fields = schemas.StyleTransferParams.model_fields
+    for name, enum in (("optimizer", modes.Optimizer), ("precision", modes.Precision), ("pooling", modes.Pooling)):
+        assert list(get_args(fields[name].annotation)) == [m.value for m in enum], name
 
 
 @pytest.mark.parametrize("horizon", [1, 23, 40, 500, schemas.MAX_HORIZON])
@@ -45,10 +68,6 @@ def test_series_must_be_rectangular_and_finite() -> None:
 
 
 def test_api_defaults_are_the_algorithms_defaults() -> None:
-    from dataclasses import fields
-
-    from models.style import StyleConfig
-
     api = schemas.StyleTransferParams()
     config = StyleConfig()
     shared = [f.name for f in fields(StyleConfig) if f.name in schemas.StyleTransferParams.model_fields]

@@ -143,8 +143,11 @@ def test_every_change_is_an_event_and_the_stream_expires_with_the_job(store: Job
     store.succeed(job.id, {}, {"result": b"png"})
     events = _collect(store, job.id, "0")
     assert [e.event for e in events] == ["status", "status", "progress", "preview", "status", "done"]
-    assert [json.loads(e.data).get("status") for e in events if e.event == "status"] == ["queued", "running",
-                                                                                          "succeeded"]  # fmt: skip
+    assert [json.loads(e.data).get("status") for e in events if e.event == "status"] == [
+        "queued",
+        "running",
+        "succeeded",
+    ]
     assert json.loads(events[2].data) == {"progress": 0.5, "message": "half"}
     assert 0 < store.r.ttl(f"sw:job:{job.id}:events") <= 60
     # Without an id: the current record, as `done` for a finished job, and nothing else.

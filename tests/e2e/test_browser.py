@@ -22,8 +22,14 @@ from tests.conftest import make_content, make_style
 from tests.stack import Stack
 
 CHROMIUM = os.environ.get("STYLEWAVE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 REQUIRED = os.environ.get("STYLEWAVE_REQUIRE_BROWSER") == "1"
 
 
@@ -276,8 +282,9 @@ def test_forecast_is_drawn_interactively_and_reopens_from_the_history(page: Any)
 
 def test_csv_upload_forecasts_the_series(page: Any, tmp_path: Path) -> None:
     csv = tmp_path / "observed.csv"
-    rows = ["date,a,b"] + [f"2024-01-{1 + i // 24:02d}T{i % 24:02d}:00,{math.sin(i / 8):.5f},{math.cos(i / 5):.5f}"
-                           for i in range(240)]  # fmt: skip
+    rows = ["date,a,b"] + [
+        f"2024-01-{1 + i // 24:02d}T{i % 24:02d}:00,{math.sin(i / 8):.5f},{math.cos(i / 5):.5f}" for i in range(240)
+    ]
     csv.write_text("\n".join(rows) + "\n")
     page.get_by_label("Observed series (CSV)").check()
     _drop_files(page, "#csv-drop", [csv], mime="text/csv")

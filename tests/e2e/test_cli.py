@@ -47,16 +47,42 @@ def test_stylize_locally(images: Path) -> None:
 
 
 def test_stylize_on_the_server(images: Path, service: Stack) -> None:
-    r = stylewave("stylize", "c.png", "s.png", "-o", "served.png", "--size", "96", "--iterations", "10",
-                  "--server", service.url, cwd=images)  # fmt: skip
+    r = stylewave(
+        "stylize",
+        "c.png",
+        "s.png",
+        "-o",
+        "served.png",
+        "--size",
+        "96",
+        "--iterations",
+        "10",
+        "--server",
+        service.url,
+        cwd=images,
+    )
     assert r.returncode == 0, r.stderr + service.logs()
     out = Image.open(images / "served.png")
     assert out.format == "PNG" and out.size == (96, 72)
 
 
 def test_forecast_on_the_server(tmp_path: Path, service: Stack) -> None:
-    r = stylewave("forecast", "--model", "harmonic", "--history", "400", "--horizon", "10", "-o", "f.json",
-                  "--plot", "f.png", "--server", service.url, cwd=tmp_path)  # fmt: skip
+    r = stylewave(
+        "forecast",
+        "--model",
+        "harmonic",
+        "--history",
+        "400",
+        "--horizon",
+        "10",
+        "-o",
+        "f.json",
+        "--plot",
+        "f.png",
+        "--server",
+        service.url,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr + service.logs()
     body = json.loads((tmp_path / "f.json").read_text())
     assert body["start"] == 400 and body["horizon"] == 10 and body["channels"] == 2  # the original waves
@@ -78,8 +104,9 @@ def test_bad_input_fails_cleanly(images: Path, service: Stack) -> None:
     (images / "bad.csv").write_text("a,b\n1,2\n3,x\n")
     _assert_clean_failure(stylewave("forecast", "--series", "bad.csv", cwd=images), 2, "line 3")
     # Refused by the server (the server's own limit), and a server that is not there.
-    r = stylewave("stylize", "c.png", "s.png", "-o", "o.png", "--iterations", "999999999", "--server", service.url,
-                  cwd=images)  # fmt: skip
+    r = stylewave(
+        "stylize", "c.png", "s.png", "-o", "o.png", "--iterations", "999999999", "--server", service.url, cwd=images
+    )
     _assert_clean_failure(r, 2, "iterations")
     r = stylewave("forecast", "--server", "http://127.0.0.1:9", cwd=images, timeout=60)
     _assert_clean_failure(r, 1, "cannot reach")

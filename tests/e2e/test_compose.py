@@ -52,8 +52,13 @@ def test_compose_config_validates() -> None:
     for files in (["-f", "docker-compose.yml"], ["-f", "docker-compose.yml", "-f", "docker-compose.gpu.yml"]):
         r = subprocess.run([exe, *files, "config", "-q"], cwd=REPO, capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, (files, r.stderr)
-    r = subprocess.run([exe, "-f", "docker-compose.yml", "--profile", "gpu", "--profile", "monitoring", "config",
-                        "--services"], cwd=REPO, capture_output=True, text=True, timeout=60)  # fmt: skip
+    r = subprocess.run(
+        [exe, "-f", "docker-compose.yml", "--profile", "gpu", "--profile", "monitoring", "config", "--services"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     assert set(r.stdout.split()) == {"redis", "api", "worker", "worker-gpu", "flower"}
 
@@ -135,9 +140,16 @@ def test_compose_commands_run_a_job(compose_stack: tuple[str, dict[str, str]]) -
     url, worker_env = compose_stack
     with httpx.Client(base_url=url, timeout=90) as client:
         assert client.get("/healthz").json() == {"status": "ok"}  # the api service's healthcheck target
-        r = client.post("/v1/wave-forecasts", headers={"Prefer": "wait=60"},
-                        json={"waves": [{"offset": 1, "terms": [{"fn": "sin", "amplitude": 2, "period": 40}]}],
-                              "history": 300, "horizon": 8, "model": "harmonic"})  # fmt: skip
+        r = client.post(
+            "/v1/wave-forecasts",
+            headers={"Prefer": "wait=60"},
+            json={
+                "waves": [{"offset": 1, "terms": [{"fn": "sin", "amplitude": 2, "period": 40}]}],
+                "history": 300,
+                "horizon": 8,
+                "model": "harmonic",
+            },
+        )
         assert r.status_code == 200, r.text
         job = r.json()
         assert job["status"] == "succeeded", job

@@ -25,8 +25,9 @@ class Event:
     data: dict
 
 
-def sse_events(client: httpx.Client, job_id: str, headers: dict[str, str] | None = None,
-               limit: int | None = None) -> Iterator[Event]:  # fmt: skip
+def sse_events(
+    client: httpx.Client, job_id: str, headers: dict[str, str] | None = None, limit: int | None = None
+) -> Iterator[Event]:
     """Parse the W3C event stream of a job; stops after `limit` events, or when the server ends the stream."""
     fields: dict[str, str] = {}
     seen = 0
@@ -53,11 +54,17 @@ def _id(event: Event) -> tuple[int, int]:
     return int(ms), int(seq)
 
 
-def submit_style(client: httpx.Client, content_png: bytes, style_png: bytes, iterations: int = 40,
-                 headers: dict[str, str] | None = None) -> str:  # fmt: skip
+def submit_style(
+    client: httpx.Client,
+    content_png: bytes,
+    style_png: bytes,
+    iterations: int = 40,
+    headers: dict[str, str] | None = None,
+) -> str:
     files = [("content", ("c.png", content_png, "image/png")), ("style", ("s.png", style_png, "image/png"))]
-    response = client.post("/v1/style-transfers", files=files, data={"size": "64", "iterations": str(iterations)},
-                           headers=headers or {})  # fmt: skip
+    response = client.post(
+        "/v1/style-transfers", files=files, data={"size": "64", "iterations": str(iterations)}, headers=headers or {}
+    )
     assert response.status_code == 202, response.text
     return str(response.json()["id"])
 

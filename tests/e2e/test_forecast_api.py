@@ -10,11 +10,21 @@ import numpy as np
 from tests.stack import wait_for
 
 ORIGINAL = [
-    {"offset": 5, "terms": [{"fn": "sin", "amplitude": 5, "period": 300, "phase": 0.2},
-                            {"fn": "cos", "amplitude": 10, "period": 200, "phase": 0.7}]},
-    {"offset": 7, "terms": [{"fn": "sin", "amplitude": 7, "period": 200, "phase": 0.7},
-                            {"fn": "cos", "amplitude": 14, "period": 300, "phase": 0.2}]},
-]  # fmt: skip
+    {
+        "offset": 5,
+        "terms": [
+            {"fn": "sin", "amplitude": 5, "period": 300, "phase": 0.2},
+            {"fn": "cos", "amplitude": 10, "period": 200, "phase": 0.7},
+        ],
+    },
+    {
+        "offset": 7,
+        "terms": [
+            {"fn": "sin", "amplitude": 7, "period": 200, "phase": 0.7},
+            {"fn": "cos", "amplitude": 14, "period": 300, "phase": 0.2},
+        ],
+    },
+]
 
 
 def truth(waves: list[dict], start: int, length: int) -> np.ndarray:
@@ -68,10 +78,13 @@ def test_bad_wave_requests_get_422_naming_the_field(client: httpx.Client) -> Non
         "horizon": [{**good, "horizon": 0}, {**good, "horizon": 100_000}],
         "fn": [{**good, "waves": bad_term}],
         "period": [{**good, "waves": zero_period}],
-        "series": [{"series": [[1.0, 2.0], [3.0]] * 100, "horizon": 5}, {"series": [[1.0]] * 3, "horizon": 5},
-                   {"horizon": 5}],
+        "series": [
+            {"series": [[1.0, 2.0], [3.0]] * 100, "horizon": 5},
+            {"series": [[1.0]] * 3, "horizon": 5},
+            {"horizon": 5},
+        ],
         "history": [{**good, "history": 10**7}],
-    }  # fmt: skip
+    }
     for field, bodies in cases.items():
         for body in bodies:
             r = client.post("/v1/wave-forecasts", json=body)
@@ -87,8 +100,12 @@ def test_bad_wave_requests_get_422_naming_the_field(client: httpx.Client) -> Non
 
 def test_huge_series_is_refused_quickly(client: httpx.Client) -> None:
     rows = ",".join(["[1.5,2.5]"] * 2_000_000)
-    r = client.post("/v1/wave-forecasts", content='{"horizon": 5, "series": [' + rows + "]}",
-                    headers={"Content-Type": "application/json"}, timeout=30)  # fmt: skip
+    r = client.post(
+        "/v1/wave-forecasts",
+        content='{"horizon": 5, "series": [' + rows + "]}",
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
     assert r.status_code in (413, 422), r.text
     assert client.get("/healthz").status_code == 200
 

@@ -20,8 +20,13 @@ def test_serve_starts_everything_and_a_signal_stops_it_all(tmp_path: Path, sig: 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STYLEWAVE_")}
     env.update(STYLEWAVE_PORT=str(port), STYLEWAVE_DATA_DIR=str(tmp_path / "data"))
-    serve = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], cwd=REPO, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         ready = poll_ok(f"http://127.0.0.1:{port}/readyz", 90, alive=lambda: serve.poll() is None)
         assert ready, "serve did not become ready"

@@ -19,8 +19,9 @@ def submit(client: httpx.Client, files: list, **fields: object) -> httpx.Respons
 
 
 def test_transfer_end_to_end(client: httpx.Client, content_png: bytes, style_png: bytes) -> None:
-    r = submit(client, [("content", ("c.png", content_png)), ("style", ("s.png", style_png))],
-               size=64, iterations=8, scales=1)  # fmt: skip
+    r = submit(
+        client, [("content", ("c.png", content_png)), ("style", ("s.png", style_png))], size=64, iterations=8, scales=1
+    )
     assert r.status_code == 202, r.text
     job = r.json()
     assert r.headers["location"] == f"/v1/jobs/{job['id']}"
@@ -56,8 +57,7 @@ def test_style_mode_needs_no_content(client: httpx.Client, style_png: bytes) -> 
 
 
 def test_cancel_running_job(client: httpx.Client, content_png: bytes, style_png: bytes) -> None:
-    r = submit(client, [("content", ("c.png", content_png)), ("style", ("s.png", style_png))],
-               size=64, iterations=5000)  # fmt: skip
+    r = submit(client, [("content", ("c.png", content_png)), ("style", ("s.png", style_png))], size=64, iterations=5000)
     job_id = r.json()["id"]
     wait_for(client, job_id, {"running"}, timeout=120)
     t0 = time.monotonic()
@@ -83,8 +83,9 @@ def _truncated_jpeg() -> bytes:
     return buf.getvalue()[: len(buf.getvalue()) // 2]
 
 
-def test_bad_inputs_are_refused_and_nothing_is_queued(client: httpx.Client, content_png: bytes,
-                                                      style_png: bytes) -> None:  # fmt: skip
+def test_bad_inputs_are_refused_and_nothing_is_queued(
+    client: httpx.Client, content_png: bytes, style_png: bytes
+) -> None:
     before = {j["id"] for j in client.get("/v1/jobs").json()["jobs"]}
     good = [("content", ("c.png", content_png)), ("style", ("s.png", style_png))]
     cases = {
@@ -125,11 +126,17 @@ def test_empty_file_is_refused(client: httpx.Client, style_png: bytes) -> None:
     assert r.status_code == 422 and "content" in r.text
 
 
-
-def test_sweep_of_four_style_weights_is_a_labelled_grid(client: httpx.Client, content_png: bytes,
-                                                        style_png: bytes) -> None:  # fmt: skip
-    r = submit(client, [("content", ("c.png", content_png)), ("style", ("s.png", style_png))],
-               size=48, iterations=6, scales=1, sweep_style_weights="0.1,1,10,100")  # fmt: skip
+def test_sweep_of_four_style_weights_is_a_labelled_grid(
+    client: httpx.Client, content_png: bytes, style_png: bytes
+) -> None:
+    r = submit(
+        client,
+        [("content", ("c.png", content_png)), ("style", ("s.png", style_png))],
+        size=48,
+        iterations=6,
+        scales=1,
+        sweep_style_weights="0.1,1,10,100",
+    )
     assert r.status_code == 202, r.text
     done = wait_for(client, r.json()["id"], {"succeeded", "failed"}, timeout=180)
     assert done["status"] == "succeeded", done["error"]
@@ -143,12 +150,25 @@ def test_sweep_of_four_style_weights_is_a_labelled_grid(client: httpx.Client, co
     assert client.get(f"/v1/jobs/{done['id']}/tiles/4").status_code == 404
 
 
-def test_every_option_through_the_api_and_seeded_runs_are_identical(client: httpx.Client, content_png: bytes,
-                                                                    style_png: bytes) -> None:  # fmt: skip
+def test_every_option_through_the_api_and_seeded_runs_are_identical(
+    client: httpx.Client, content_png: bytes, style_png: bytes
+) -> None:
     files = [("content", ("c.png", content_png)), ("style", ("s1.png", style_png)), ("style", ("s2.png", content_png))]
-    options = {"size": 48, "iterations": 6, "scales": 2, "style_blend": "3,1", "preserve_colors": "true",
-               "tv_weight": 0.5, "style_scale": 0.8, "pooling": "avg", "layer_weights": "conv1_1:2,conv4_2:1",
-               "precision": "fp32", "init": "noise", "optimizer": "adam", "seed": 7}  # fmt: skip
+    options = {
+        "size": 48,
+        "iterations": 6,
+        "scales": 2,
+        "style_blend": "3,1",
+        "preserve_colors": "true",
+        "tv_weight": 0.5,
+        "style_scale": 0.8,
+        "pooling": "avg",
+        "layer_weights": "conv1_1:2,conv4_2:1",
+        "precision": "fp32",
+        "init": "noise",
+        "optimizer": "adam",
+        "seed": 7,
+    }
     pngs = []
     for _ in range(2):
         r = submit(client, files, **options)
@@ -160,25 +180,43 @@ def test_every_option_through_the_api_and_seeded_runs_are_identical(client: http
     assert pngs[0] == pngs[1]
 
 
-def test_bad_option_values_get_422_naming_the_option(client: httpx.Client, content_png: bytes,
-                                                     style_png: bytes) -> None:  # fmt: skip
+def test_bad_option_values_get_422_naming_the_option(
+    client: httpx.Client, content_png: bytes, style_png: bytes
+) -> None:
     good = [("content", ("c.png", content_png)), ("style", ("s.png", style_png))]
-    bad = {"scales": 0, "style_scale": -1, "pooling": "min", "tv_weight": -1, "preserve_colors": "maybe",
-           "layer_weights": "conv1_1:x", "sweep_style_layers": "conv1_1|conv7_7", "sweep_style_weights": "1,-2",
-           "precision": "fp8", "init": "photo", "seed": -1, "content_weight": "inf", "style_wieght": 3}  # fmt: skip
+    bad = {
+        "scales": 0,
+        "style_scale": -1,
+        "pooling": "min",
+        "tv_weight": -1,
+        "preserve_colors": "maybe",
+        "layer_weights": "conv1_1:x",
+        "sweep_style_layers": "conv1_1|conv7_7",
+        "sweep_style_weights": "1,-2",
+        "precision": "fp8",
+        "init": "photo",
+        "seed": -1,
+        "content_weight": "inf",
+        "style_wieght": 3,
+    }
     for field, value in bad.items():
         r = submit(client, good, **{field: value})
         assert r.status_code == 422, (field, r.text)
         assert field in r.text, (field, r.text)
 
 
-def test_worker_logs_carry_the_job_id(service: Stack, client: httpx.Client, content_png: bytes,
-                                      style_png: bytes) -> None:  # fmt: skip
+def test_worker_logs_carry_the_job_id(
+    service: Stack, client: httpx.Client, content_png: bytes, style_png: bytes
+) -> None:
     r = submit(client, [("content", ("c.png", content_png)), ("style", ("s.png", style_png))], size=32, iterations=2)
     job_id = r.json()["id"]
     wait_for(client, job_id, {"succeeded", "failed"}, timeout=120)
-    lines = [json.loads(line) for log in service.data_dir.glob("worker-*.log")
-             for line in log.read_text().splitlines() if line.startswith("{")]  # fmt: skip
+    lines = [
+        json.loads(line)
+        for log in service.data_dir.glob("worker-*.log")
+        for line in log.read_text().splitlines()
+        if line.startswith("{")
+    ]
     mine = [entry["msg"] for entry in lines if entry.get("job_id") == job_id]
     assert "job started" in mine and "job succeeded" in mine
 
@@ -194,8 +232,9 @@ def test_upload_over_the_cap_is_413(client: httpx.Client, service: Stack, style_
         for _ in range(24):
             yield b"\0" * (1024 * 1024)
 
-    r = client.post("/v1/style-transfers", content=chunks(),
-                    headers={"Content-Type": "multipart/form-data; boundary=b"})  # fmt: skip
+    r = client.post(
+        "/v1/style-transfers", content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=b"}
+    )
     assert r.status_code == 413, r.text
     assert {j["id"] for j in client.get("/v1/jobs").json()["jobs"]} == before
     assert client.get("/healthz").status_code == 200

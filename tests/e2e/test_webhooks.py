@@ -80,8 +80,9 @@ def receiver() -> Iterator[Receiver]:
     r.close()
 
 
-def test_a_receiver_gets_start_then_completed_signed(hooks: Stack, receiver: Receiver, content_png: bytes,
-                                                     style_png: bytes) -> None:  # fmt: skip
+def test_a_receiver_gets_start_then_completed_signed(
+    hooks: Stack, receiver: Receiver, content_png: bytes, style_png: bytes
+) -> None:
     with httpx.Client(base_url=hooks.url, timeout=30) as c:
         files = [("content", ("c.png", content_png, "image/png")), ("style", ("s.png", style_png, "image/png"))]
         data = {"size": "32", "iterations": "30", "webhook": receiver.url}
@@ -114,8 +115,14 @@ def test_a_receiver_gets_start_then_completed_signed(hooks: Stack, receiver: Rec
 def test_a_failing_receiver_gets_the_event_on_the_third_try(hooks: Stack) -> None:
     receiver = Receiver(answers=[500, 500, 200])
     try:
-        body = {"waves": WAVES, "history": 300, "horizon": 5, "model": "persistence", "webhook": receiver.url,
-                "webhook_events_filter": ["completed"]}  # fmt: skip
+        body = {
+            "waves": WAVES,
+            "history": 300,
+            "horizon": 5,
+            "model": "persistence",
+            "webhook": receiver.url,
+            "webhook_events_filter": ["completed"],
+        }
         job = httpx.post(f"{hooks.url}/v1/wave-forecasts", json=body, timeout=30).json()
         receiver.wait(lambda r: len(r.calls) >= 3, timeout=60)
         assert [code for _, _, code in receiver.calls] == [500, 500, 200]
@@ -136,8 +143,15 @@ def test_a_failing_receiver_gets_the_event_on_the_third_try(hooks: Stack) -> Non
 def test_the_guard_refuses_inside_addresses_with_422(client: httpx.Client, content_png: bytes) -> None:
     """The shared service keeps the guard on: loopback, private and non-http URLs are refused, nothing queued."""
     before = len(client.get("/v1/jobs").json()["jobs"])
-    for url in ("http://127.0.0.1:9/hook", "http://localhost/x", "http://10.1.2.3/", "http://169.254.169.254/",
-                "http://[::1]/", "ftp://example.com/", "not a url"):  # fmt: skip
+    for url in (
+        "http://127.0.0.1:9/hook",
+        "http://localhost/x",
+        "http://10.1.2.3/",
+        "http://169.254.169.254/",
+        "http://[::1]/",
+        "ftp://example.com/",
+        "not a url",
+    ):
         body = {"waves": WAVES, "history": 300, "horizon": 5, "webhook": url}
         response = client.post("/v1/wave-forecasts", json=body)
         assert response.status_code == 422, (url, response.text)

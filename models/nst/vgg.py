@@ -81,9 +81,7 @@ def load_conv_weights(weights_path: str | None = None) -> ConvWeights:
         return decode_quantised(torch.load(path, map_location="cpu", weights_only=True))
     log.info("loading torchvision VGG-19 weights from %s", weights_path)
     state = torch.load(weights_path, map_location="cpu", weights_only=True)
-    convs = sorted(
-        {int(k.split(".")[1]) for k in state if k.startswith("features.") and k.endswith(".weight")}
-    )
+    convs = sorted({int(k.split(".")[1]) for k in state if k.startswith("features.") and k.endswith(".weight")})
     if len(convs) != len(CONV_LAYERS):
         raise ValueError(f"{weights_path}: expected {len(CONV_LAYERS)} conv layers, found {len(convs)}")
     return tuple((state[f"features.{i}.weight"].float(), state[f"features.{i}.bias"].float()) for i in convs)
@@ -115,8 +113,9 @@ class InputNorm(nn.Module):
 class VGG19Features(nn.Module):
     """VGG-19 truncated after `last_layer`; `forward` returns the requested layers' activations."""
 
-    def __init__(self, weights: ConvWeights, last_layer: str = "pool5", pooling: str = "max",
-                 caffe: bool = True) -> None:
+    def __init__(
+        self, weights: ConvWeights, last_layer: str = "pool5", pooling: str = "max", caffe: bool = True
+    ) -> None:
         super().__init__()
         check_layers([last_layer])
         if pooling not in ("max", "avg"):
@@ -138,8 +137,7 @@ class VGG19Features(nn.Module):
         self.layers = nn.ModuleList(layers)
         self.eval()
 
-    def forward(self, x: torch.Tensor, layers: list[str] | tuple[str, ...] | None = None
-                ) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, layers: list[str] | tuple[str, ...] | None = None) -> dict[str, torch.Tensor]:
         wanted = set(self.names if layers is None else layers)
         out: dict[str, torch.Tensor] = {}
         # channels-last lets oneDNN (CPU) and cuDNN (tensor cores) pick their fastest convolutions
@@ -153,8 +151,9 @@ class VGG19Features(nn.Module):
         return out
 
 
-def build_vgg(last_layer: str = "pool5", pooling: str = "max", weights_path: str | None = None,
-              device: str | torch.device = "cpu") -> VGG19Features:
+def build_vgg(
+    last_layer: str = "pool5", pooling: str = "max", weights_path: str | None = None, device: str | torch.device = "cpu"
+) -> VGG19Features:
     """A frozen VGG-19 truncated after `last_layer`, built cheaply from the process-wide weight cache."""
     check_layers([last_layer])
     weights = load_conv_weights(weights_path)

@@ -10,16 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from models.style import (
-    Canceled,
-    Progress,
-    StyleConfig,
-    StyleResult,
-    resolve_device,
-    scale_sizes,
-    split_iterations,
-    stylize,
-)
+from models.nst import Canceled, Progress, StyleConfig, StyleResult, resolve_device, stylize
+from models.nst.scales import scale_sizes, split_iterations
 
 # benchmarks/gpu_check.sh runs these tests on CUDA
 DEVICE = os.environ.get("STYLEWAVE_TEST_DEVICE", "cpu")
@@ -134,8 +126,9 @@ def test_same_seed_gives_identical_png() -> None:
 
 def test_adam_lowers_the_loss() -> None:
     seen: list[Progress] = []
-    cfg = StyleConfig(mode="content", size=32, iterations=15, optimizer="adam", learning_rate=0.05,
-                      content_layers=["conv2_1"])
+    cfg = StyleConfig(
+        mode="content", size=32, iterations=15, optimizer="adam", learning_rate=0.05, content_layers=["conv2_1"]
+    )
     run(content_image(), [], cfg, on_progress=seen.append)
     assert seen[-1].losses["total"] < 0.5 * seen[0].losses["total"]
 
@@ -156,8 +149,7 @@ def test_should_stop_cancels_within_one_iteration() -> None:
     seen: list[Progress] = []
     cfg = StyleConfig(size=32, iterations=50)
     with pytest.raises(Canceled):
-        run(content_image(), [style_image()], cfg, on_progress=seen.append,
-                should_stop=lambda: len(seen) >= 3)
+        run(content_image(), [style_image()], cfg, on_progress=seen.append, should_stop=lambda: len(seen) >= 3)
     assert len(seen) == 3
 
 
@@ -178,8 +170,11 @@ def test_should_stop_cancels_within_one_iteration() -> None:
 )
 def test_bad_arguments_raise_value_error(kwargs: dict, content: bool, styles: bool, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        run(content_image() if content else None, [style_image()] if styles else [],
-                StyleConfig(**{"size": 32, "iterations": 2, "scales": 1, **kwargs}))
+        run(
+            content_image() if content else None,
+            [style_image()] if styles else [],
+            StyleConfig(**{"size": 32, "iterations": 2, "scales": 1, **kwargs}),
+        )
 
 
 # ---------------------------------------------------------------- issue 5 options
@@ -238,8 +233,11 @@ def test_tv_weight_smooths_the_output() -> None:
 
 def test_zero_layer_weight_equals_leaving_the_layer_out() -> None:
     base = {"size": 32, "iterations": 5}
-    a = run(content_image(), [style_image()],
-                StyleConfig(**base, style_layers=["conv1_1", "conv2_1"], layer_weights={"conv1_1": 0.0})).image
+    a = run(
+        content_image(),
+        [style_image()],
+        StyleConfig(**base, style_layers=["conv1_1", "conv2_1"], layer_weights={"conv1_1": 0.0}),
+    ).image
     b = run(content_image(), [style_image()], StyleConfig(**base, style_layers=["conv2_1"])).image
     c = run(content_image(), [style_image()], StyleConfig(**base, style_layers=["conv1_1", "conv2_1"])).image
     assert same(a, b)
@@ -263,11 +261,13 @@ def test_sweep_of_four_style_weights_is_a_labelled_2x2_grid() -> None:
     assert result.image.width < 3 * tile.width and result.image.width > 2 * tile.width  # two columns
     assert result.image.height > 2 * tile.height  # two rows (plus labels)
     # the label strip under the first tile holds dark text pixels
-    strip = np.asarray(result.image.convert("L"))[4 + 24:4 + 24 + 16, 4:36]
+    strip = np.asarray(result.image.convert("L"))[4 + 24 : 4 + 24 + 16, 4:36]
     assert strip.min() < 100
     # more style weight, further from the content (each tile has its own L-BFGS history)
-    dist = [np.abs(np.asarray(t, dtype=float) - np.asarray(content_image().resize(t.size), dtype=float)).mean()
-            for _, t in result.tiles]
+    dist = [
+        np.abs(np.asarray(t, dtype=float) - np.asarray(content_image().resize(t.size), dtype=float)).mean()
+        for _, t in result.tiles
+    ]
     assert dist[2] > dist[0]
 
 

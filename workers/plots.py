@@ -1,6 +1,6 @@
 """Forecast plot as PNG bytes: the end of the history, the forecast with its 95% band, and the truth if known.
 
-Pure matplotlib (Agg) and numpy, so both the worker and the CLI can draw it without torch.
+Pure matplotlib (Agg) and numpy. The forecast job body draws it (in the worker, or in the CLI's local runs).
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from models.waves import ORIGINAL_WAVES, Term, Wave, features, generate
+from models.waves.features import features
+from models.waves.generator import ORIGINAL_WAVES, Term, Wave, generate
 
 
 def test_original_waves_match_the_seed_formula() -> None:

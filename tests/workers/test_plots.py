@@ -7,7 +7,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from app.plots import forecast_plot_png
+from workers.plots import forecast_plot_png
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

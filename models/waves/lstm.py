@@ -1,6 +1,6 @@
 """LSTM forecasters on [x, x', x'']: ours (fast, whole-path head) and the seed experiment's protocol.
 
-Both follow the same fit / predict_at interface as models.baselines, and both can be saved to and loaded
+Both follow the same fit / predict_at interface as models.waves.baselines, and both can be saved to and loaded
 from bytes (config next to weights), so a trained model can be reused from a cache.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.waves import features
+from models.progress import OnFraction
+from models.waves.features import features
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,6 @@ def single_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-# Called every few training steps with the fraction done; raising from it aborts training.
-Tick = Callable[[float], None]
 
 
 @dataclass
@@ -171,19 +168,15 @@ class LSTMForecaster:
         values = torch.as_tensor(series, dtype=torch.float32)
         return (feats - net.feat_mean) / net.feat_std, (values - net.x_mean) / net.x_std
 
-    def fit(self, train: np.ndarray, tick: Tick | None = None) -> LSTMForecaster:
+    def fit(self, train: np.ndarray, on_fraction: OnFraction | None = None) -> LSTMForecaster:
         with single_thread():
-            self._fit(train, tick)
+            self._fit(train, on_fraction)
         return self
 
-    def _fit(self, train: np.ndarray, tick: Tick | None) -> None:
+    def _fit(self, train: np.ndarray, on_fraction: OnFraction | None) -> None:
+        """Normalise, solve the highway, train the LSTM on what it leaves, then gate it on held-out windows."""
         cfg, net = self.cfg, self.net
-        feats = features(train)
-        net.feat_mean.copy_(torch.as_tensor(feats.mean(0)))
-        net.feat_std.copy_(torch.as_tensor(_safe_std(feats)))
-        net.x_mean.copy_(torch.as_tensor(train.mean(0)))
-        net.x_std.copy_(torch.as_tensor(_safe_std(train)))
-        fn, xn = self._tensors(train)  # (T, 3C), (T, C)
+        fn, xn = self._normalise(train)  # (T, 3C), (T, C)
         # An origin o reads the window fn[o-L : o] and predicts xn[o : o+H] - xn[o-1].
         lo, hi = cfg.window, len(train) - cfg.horizon
         if hi < lo:
@@ -197,6 +190,26 @@ class LSTMForecaster:
             n_val = (hi - lo + 1) // 6
             if n_val >= 16 and hi - n_val - cfg.horizon >= lo:
                 val_lo, hi = hi - n_val + 1, hi - n_val - cfg.horizon
+        loss = self._train(fn, xn, lo, hi, on_fraction)
+        if val_lo <= len(train) - cfg.horizon:
+            # At most 512 evenly spaced windows: enough to judge, and bounded memory at long horizons.
+            val = torch.linspace(val_lo, len(train) - cfg.horizon, min(512, len(train) - cfg.horizon - val_lo + 1))
+            self._gate(fn, xn, val.round().long())
+        log.debug("lstm trained: %d steps, last loss %.3g, gate %g", cfg.steps, loss, net.lstm_gate)
+
+    def _normalise(self, train: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store the training part's feature and value statistics in the net; its normalised tensors."""
+        net = self.net
+        feats = features(train)
+        net.feat_mean.copy_(torch.as_tensor(feats.mean(0)))
+        net.feat_std.copy_(torch.as_tensor(_safe_std(feats)))
+        net.x_mean.copy_(torch.as_tensor(train.mean(0)))
+        net.x_std.copy_(torch.as_tensor(_safe_std(train)))
+        return self._tensors(train)
+
+    def _train(self, fn: torch.Tensor, xn: torch.Tensor, lo: int, hi: int, on_fraction: OnFraction | None) -> float:
+        """The training loop: Adam, one-cycle lr, batches of random windows at origins lo..hi; the last loss."""
+        cfg, net = self.cfg, self.net
         gen = torch.Generator().manual_seed(cfg.seed)
         opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=cfg.lr)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
@@ -212,14 +225,10 @@ class LSTMForecaster:
             loss.backward()
             opt.step()
             sched.step()
-            if tick is not None and step % 25 == 0:
-                tick(step / cfg.steps)
+            if on_fraction is not None and step % 25 == 0:
+                on_fraction(step / cfg.steps)
         net.eval()
-        if val_lo <= len(train) - cfg.horizon:
-            # At most 512 evenly spaced windows: enough to judge, and bounded memory at long horizons.
-            val = torch.linspace(val_lo, len(train) - cfg.horizon, min(512, len(train) - cfg.horizon - val_lo + 1))
-            self._gate(fn, xn, val.round().long())
-        log.debug("lstm trained: %d steps, last loss %.3g, gate %g", cfg.steps, loss.item(), net.lstm_gate)
+        return loss.item()
 
     @torch.no_grad()
     def _gate(self, fn: torch.Tensor, xn: torch.Tensor, origins: torch.Tensor) -> None:
@@ -317,12 +326,12 @@ class SeedForecaster:
         size = 3 * self.cfg.channels
         return torch.zeros(1, size), torch.zeros(1, size)
 
-    def fit(self, train: np.ndarray, tick: Tick | None = None) -> SeedForecaster:
+    def fit(self, train: np.ndarray, on_fraction: OnFraction | None = None) -> SeedForecaster:
         with single_thread():
-            self._fit(train, tick)
+            self._fit(train, on_fraction)
         return self
 
-    def _fit(self, train: np.ndarray, tick: Tick | None) -> None:
+    def _fit(self, train: np.ndarray, on_fraction: OnFraction | None) -> None:
         cfg, net = self.cfg, self.net
         n_pairs = len(train) - cfg.ahead
         if n_pairs < 1:
@@ -343,8 +352,8 @@ class SeedForecaster:
             opt.step()
             state = (state[0].detach(), state[1].detach())
             t += 1
-            if tick is not None and step % 500 == 0:
-                tick(step / cfg.steps)
+            if on_fraction is not None and step % 500 == 0:
+                on_fraction(step / cfg.steps)
 
     @torch.no_grad()
     def run(self, series: np.ndarray, start: int = 0) -> np.ndarray:

@@ -3,26 +3,25 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from functools import partial
 
 import torch
 from PIL import Image
 
-from models import imaging
-from models.style import Progress, StyleConfig, StyleResult, _Tracker, scale_sizes, split_iterations
-from models.vgg import build_vgg
-
-if TYPE_CHECKING:
-    from models.vgg import VGG19Features
+from models.nst import imaging
+from models.nst.config import StyleConfig, StyleResult
+from models.nst.scales import scale_sizes, split_iterations
+from models.nst.vgg import VGG19Features, build_vgg
+from models.progress import OnProgress, ShouldStop, Tracker
 
 OCTAVE_FACTOR = 1.4  # the classic DeepDream octave scale
 MAX_SHIFT = 16  # random roll (jitter) per step, in pixels, against grid artefacts
 STEP = 1.5 / 255  # the original DeepDream step (1.5 on a 0-255 image) on its normalised gradient
 
 
-def dream_step(x: torch.Tensor, vgg: VGG19Features, layer: str, lr: float, shift: tuple[int, int],
-               precision: str = "fp32") -> tuple[torch.Tensor, float]:
+def dream_step(
+    x: torch.Tensor, vgg: VGG19Features, layer: str, lr: float, shift: tuple[int, int], precision: str = "fp32"
+) -> tuple[torch.Tensor, float]:
     """One normalised gradient-ascent step on the mean squared activation of `layer`."""
     x = torch.roll(x.detach(), shifts=shift, dims=(-2, -1)).requires_grad_(True)  # (1, 3, H, W)
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
@@ -36,9 +35,15 @@ def dream_step(x: torch.Tensor, vgg: VGG19Features, layer: str, lr: float, shift
     return x, float(objective.detach())
 
 
-def dream(content: Image.Image, config: StyleConfig, *, device: str = "cpu", weights_path: str | None = None,
-          on_progress: Callable[[Progress], None] | None = None,
-          should_stop: Callable[[], bool] | None = None) -> StyleResult:
+def dream(
+    content: Image.Image,
+    config: StyleConfig,
+    *,
+    device: str = "cpu",
+    weights_path: str | None = None,
+    on_progress: OnProgress | None = None,
+    should_stop: ShouldStop | None = None,
+) -> StyleResult:
     """Gradient ascent on `config.content_layers[0]` over `config.scales` octaves, carrying the detail up."""
     started = time.perf_counter()
     layer = config.content_layers[0]
@@ -46,9 +51,9 @@ def dream(content: Image.Image, config: StyleConfig, *, device: str = "cpu", wei
     generator = torch.Generator().manual_seed(config.seed if config.seed is not None else torch.seed())
     base = imaging.to_tensor(content, device=device)  # (1, 3, H, W)
     out_size = imaging.fit_size(*content.size, config.size)
-    sizes = scale_sizes(config.size, config.scales, factor=OCTAVE_FACTOR)[-config.iterations:]
+    sizes = scale_sizes(config.size, config.scales, factor=OCTAVE_FACTOR)[-config.iterations :]
     steps = split_iterations(config.iterations, len(sizes), final_share=1 / len(sizes))
-    tracker = _Tracker(config.iterations, on_progress, should_stop, config.preview_every)
+    tracker = Tracker(config.iterations, on_progress, should_stop, config.preview_every)
     detail: torch.Tensor | None = None  # what the dream added at the previous octave
     x = base
     for longest, n_steps in zip(sizes, steps, strict=True):
@@ -59,12 +64,17 @@ def dream(content: Image.Image, config: StyleConfig, *, device: str = "cpu", wei
             tracker.check()
             shift = tuple(int(v) for v in torch.randint(-MAX_SHIFT, MAX_SHIFT + 1, (2,), generator=generator))
             x, value = dream_step(x, vgg, layer, STEP, (shift[0], shift[1]), config.precision)
-            tracker.done({"activation": value, "total": -value}, x)
+            tracker.done({"activation": value, "total": -value}, partial(imaging.preview, x))
         detail = x - octave_base
     image = imaging.to_image(x)
     seconds = time.perf_counter() - started
     metrics: dict[str, float | str] = {
-        "activation": tracker.losses.get("activation", 0.0), "seconds": seconds, "device": device,
-        "iterations": float(tracker.step), "seconds_per_iteration": seconds / max(1, tracker.step),
-        "width": float(image.width), "height": float(image.height)}
+        "activation": tracker.losses.get("activation", 0.0),
+        "seconds": seconds,
+        "device": device,
+        "iterations": float(tracker.step),
+        "seconds_per_iteration": seconds / max(1, tracker.step),
+        "width": float(image.width),
+        "height": float(image.height),
+    }
     return StyleResult(image, [], metrics)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from models.losses import ContentLoss, StyleLoss, TVLoss, gram_matrix
+from models.nst.losses import ContentLoss, StyleLoss, TVLoss, gram_matrix
 
 
 def _feats(seed: int, shape: tuple[int, ...] = (1, 8, 6, 5)) -> torch.Tensor:

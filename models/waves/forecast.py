@@ -1,9 +1,9 @@
-"""Forecast a multi-channel series N steps ahead: backtest every candidate, pick, forecast, add intervals.
+"""Forecast a multi-channel series N steps ahead, in named steps: backtest, choose, fit, intervals, metrics.
 
 The history is split into a training part and a held-out tail. Every model is fitted on the training part
-and scored on rolling origins inside the tail (the backtest); the residuals at each horizon step give the
-prediction intervals. Trained LSTMs are stored in an optional byte cache, so an identical request skips
-training.
+and scored on rolling origins inside the tail (`backtest`); `choose` picks the model, `fit_final` forecasts
+with it, and the backtest's residuals at each horizon step give the prediction intervals (`intervals.py`).
+Trained LSTMs are stored in an optional byte cache, so an identical request skips training.
 """
 
 from __future__ import annotations
@@ -11,13 +11,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, MutableMapping
-from dataclasses import dataclass
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from models.baselines import BASELINES, Forecaster
-from models.lstm import LSTMConfig, LSTMForecaster, SeedConfig, SeedForecaster
+from models.progress import OnFraction, OnProgress, ShouldStop, Tracker
+from models.waves.baselines import BASELINES, Forecaster
+from models.waves.intervals import prediction_intervals
+from models.waves.lstm import LSTMConfig, LSTMForecaster, SeedConfig, SeedForecaster
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +35,7 @@ VERSION = "lstm-v4"
 
 _MIN_TRAIN_ORIGINS = 32  # distinct training windows, at the very least
 _MIN_BACKTEST, _MAX_BACKTEST = 16, 200  # rolling origins in the held-out tail
-_INTERVALS = {"80": 0.80, "95": 0.95}
-
-
-class Canceled(Exception):
-    """Raised when ``should_stop`` asks to abandon the forecast."""
+_TO_TRAIN = {"lstm": ["lstm"], "auto": ["lstm"], "lstm-seed": ["lstm-seed"]}  # the networks each request trains
 
 
 @dataclass
@@ -103,26 +102,6 @@ def cache_key(series: np.ndarray, horizon: int, model: str, seed: int, seed_step
     return f"wave-model:{h.hexdigest()}"
 
 
-class _Reporter:
-    """Maps phase-local progress onto 0..1 and checks for cancellation at every report."""
-
-    def __init__(
-        self,
-        on_progress: Callable[[float, str], None] | None,
-        should_stop: Callable[[], bool] | None,
-    ) -> None:
-        self.on_progress, self.should_stop = on_progress, should_stop
-
-    def __call__(self, fraction: float, message: str) -> None:
-        if self.should_stop is not None and self.should_stop():
-            raise Canceled("forecast canceled")
-        if self.on_progress is not None:
-            self.on_progress(float(min(max(fraction, 0.0), 1.0)), message)
-
-    def span(self, lo: float, hi: float, message: str) -> Callable[[float], None]:
-        return lambda f: self(lo + (hi - lo) * f, message)
-
-
 def _score(pred: np.ndarray, actual: np.ndarray) -> dict[str, float]:
     err = pred - actual  # (O, H, C)
     return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err)))}
@@ -133,7 +112,7 @@ def _trained(
     train: np.ndarray,
     key: str,
     cache: MutableMapping[str, bytes] | None,
-    tick: Callable[[float], None],
+    on_fraction: OnFraction,
     horizon: int,
     seed: int,
     seed_steps: int,
@@ -159,7 +138,7 @@ def _trained(
     else:
         model = SeedForecaster(SeedConfig(channels=channels, ahead=horizon, steps=seed_steps, seed=seed))
     start = time.perf_counter()
-    model.fit(train, tick=tick)
+    model.fit(train, on_fraction)
     seconds = time.perf_counter() - start
     if cache is not None:
         try:
@@ -176,72 +155,97 @@ def run_forecast(
     seed: int = 0,
     *,
     cache: MutableMapping[str, bytes] | None = None,
-    on_progress: Callable[[float, str], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    on_progress: OnProgress | None = None,
+    should_stop: ShouldStop | None = None,
     lstm_seed_steps: int = 80_000,
 ) -> ForecastResult:
     """Forecast steps T .. T+horizon-1 of a (T, C) series with ``model`` ("auto" picks by backtest RMSE)."""
     started = time.perf_counter()
     x = _validate(series, horizon, model, lstm_seed_steps)
-    report = _Reporter(on_progress, should_stop)
-    report(0.0, "backtesting baselines")
-    n = len(x)
-    origins = _backtest_origins(n, horizon)
-    split = int(origins[0])
-    train = x[:split]
-    actual = x[origins[:, None] + np.arange(horizon)]  # (O, H, C)
+    tracker = Tracker(on_progress=on_progress, should_stop=should_stop)
+    tracker.report(0.0, "backtesting baselines")
+    bt = backtest(x, horizon, model, seed, lstm_seed_steps, cache, tracker)
+    chosen = choose(model, bt.scores)
+    tracker.report(0.95, f"forecasting with {chosen}")
+    final = fit_final(x, horizon, chosen, bt.fitted)  # (H, C)
+    intervals = prediction_intervals(final, bt.actual - bt.preds[chosen])
+    metrics = _metrics(model, chosen, bt, time.perf_counter() - started)
+    tracker.report(1.0, "done")
+    return ForecastResult(forecast=final, intervals=intervals, model=chosen, metrics=metrics)
 
-    fitted: dict[str, Forecaster] = {}
-    preds: dict[str, np.ndarray] = {}  # name -> backtest forecasts (O, H, C)
+
+@dataclass
+class Backtest:
+    """Every candidate fitted on the training part and its forecasts at the rolling origins of the tail."""
+
+    origins: np.ndarray  # (O,); the first is the end of the training part
+    actual: np.ndarray  # (O, H, C)
+    fitted: dict[str, Forecaster] = field(default_factory=dict)
+    preds: dict[str, np.ndarray] = field(default_factory=dict)  # name -> backtest forecasts (O, H, C)
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)  # name -> {"rmse", "mae"}
+    train_seconds: float = 0.0
+    cached: bool = False  # the LSTM came from the cache
+
+
+def backtest(
+    x: np.ndarray,
+    horizon: int,
+    model: str,
+    seed: int,
+    seed_steps: int,
+    cache: MutableMapping[str, bytes] | None,
+    tracker: Tracker,
+) -> Backtest:
+    """Fit the baselines (and the LSTM the request asks for) on the training part; score them on the tail."""
+    origins = _backtest_origins(len(x), horizon)
+    train = x[: int(origins[0])]
+    bt = Backtest(origins, actual=x[origins[:, None] + np.arange(horizon)])
     for i, (name, cls) in enumerate(BASELINES.items()):
-        fitted[name] = cls().fit(train)
-        preds[name] = fitted[name].predict_at(x, origins, horizon)
-        report(0.1 * (i + 1) / len(BASELINES), "backtesting baselines")
-
-    train_seconds, cached = 0.0, False
-    to_train = {"lstm": ["lstm"], "auto": ["lstm"], "lstm-seed": ["lstm-seed"]}.get(model, [])
-    for name in to_train:
-        steps = lstm_seed_steps if name == "lstm-seed" else 0
+        bt.fitted[name] = cls().fit(train)
+        bt.preds[name] = bt.fitted[name].predict_at(x, origins, horizon)
+        tracker.report(0.1 * (i + 1) / len(BASELINES), "backtesting baselines")
+    for name in _TO_TRAIN.get(model, []):
+        steps = seed_steps if name == "lstm-seed" else 0
         key = cache_key(x, horizon, name, seed, steps)
-        net, cached, train_seconds = _trained(
-            name, train, key, cache, report.span(0.1, 0.9, f"training {name}"), horizon, seed, steps
-        )
-        fitted[name] = net
-        report(0.9, "backtesting")
-        preds[name] = net.predict_at(x, origins, horizon)
+        phase = tracker.span(0.1, 0.9, f"training {name}")
+        net, bt.cached, bt.train_seconds = _trained(name, train, key, cache, phase, horizon, seed, steps)
+        bt.fitted[name] = net
+        tracker.report(0.9, "backtesting")
+        bt.preds[name] = net.predict_at(x, origins, horizon)
+    bt.scores = {name: _score(p, bt.actual) for name, p in bt.preds.items()}
+    return bt
 
-    backtest = {name: _score(p, actual) for name, p in preds.items()}
-    if model == "auto":
-        chosen = min((m for m in AUTO_CANDIDATES if m in backtest), key=lambda m: backtest[m]["rmse"])
-    else:
-        chosen = model
-    report(0.95, f"forecasting with {chosen}")
 
+def choose(model: str, scores: dict[str, dict[str, float]]) -> str:
+    """The model asked for, or for "auto" the candidate with the lowest backtest RMSE."""
+    if model != "auto":
+        return model
+    return min((m for m in AUTO_CANDIDATES if m in scores), key=lambda m: scores[m]["rmse"])
+
+
+def fit_final(x: np.ndarray, horizon: int, chosen: str, fitted: dict[str, Forecaster]) -> np.ndarray:
+    """The forecast (H, C) from the end of the series; a baseline is refitted on all of it first."""
     if chosen in BASELINES:  # cheap to refit on everything; the LSTMs keep the model that was scored
         fitted[chosen] = BASELINES[chosen]().fit(x)
-    final = fitted[chosen].predict_at(x, np.array([n]), horizon)[0]  # (H, C)
+    return fitted[chosen].predict_at(x, np.array([len(x)]), horizon)[0]  # (H, C)
 
-    resid = actual - preds[chosen]  # (O, H, C)
-    intervals = {}
-    for label, level in _INTERVALS.items():
-        lo_q, hi_q = np.quantile(resid, [(1 - level) / 2, (1 + level) / 2], axis=0)  # (H, C) each
-        intervals[label] = (final + lo_q, final + hi_q)
 
-    metrics = {
+def _metrics(model: str, chosen: str, bt: Backtest, seconds: float) -> dict[str, Any]:
+    """JSON-ready figures: the backtest scores of every model tried, timings, cache use."""
+    metrics: dict[str, Any] = {
         "model": chosen,
         "requested_model": model,
-        "backtest_rmse": backtest[chosen]["rmse"],
-        "backtest_mae": backtest[chosen]["mae"],
-        "backtest": backtest,
-        "backtest_origins": len(origins),
-        "train_steps": split,
-        "train_seconds": round(train_seconds, 3),
-        "model_cached": cached,
-        "total_seconds": round(time.perf_counter() - started, 3),
+        "backtest_rmse": bt.scores[chosen]["rmse"],
+        "backtest_mae": bt.scores[chosen]["mae"],
+        "backtest": bt.scores,
+        "backtest_origins": len(bt.origins),
+        "train_steps": int(bt.origins[0]),
+        "train_seconds": round(bt.train_seconds, 3),
+        "model_cached": bt.cached,
+        "total_seconds": round(seconds, 3),
     }
-    lstm = fitted.get("lstm")
+    lstm = bt.fitted.get("lstm")
     if isinstance(lstm, LSTMForecaster):
         # Whether the LSTM's correction on top of its linear highway passed validation (else highway only).
         metrics["lstm_correction"] = bool(lstm.net.lstm_gate.item() > 0)
-    report(1.0, "done")
-    return ForecastResult(forecast=final, intervals=intervals, model=chosen, metrics=metrics)
+    return metrics

@@ -23,8 +23,9 @@ def pixels_size(width: int, height: int, pixels: float) -> tuple[int, int]:
     return max(1, round(pixels / h)), h
 
 
-def to_tensor(image: Image.Image, size: tuple[int, int] | None = None,
-              device: str | torch.device = "cpu") -> torch.Tensor:
+def to_tensor(
+    image: Image.Image, size: tuple[int, int] | None = None, device: str | torch.device = "cpu"
+) -> torch.Tensor:
     """PIL image -> (1, 3, H, W) float32 RGB in [0, 1], resized (Lanczos) to `size` = (W, H) if given."""
     image = image.convert("RGB")
     if size is not None and image.size != size:
@@ -90,8 +91,9 @@ def _sqrtm(m: torch.Tensor) -> torch.Tensor:
     return vecs @ torch.diag(vals.clamp_min(0).sqrt()) @ vecs.T
 
 
-def grid(tiles: list[tuple[str, Image.Image]], columns: int | None = None, pad: int = 4,
-         label_height: int = 16) -> Image.Image:
+def grid(
+    tiles: list[tuple[str, Image.Image]], columns: int | None = None, pad: int = 4, label_height: int = 16
+) -> Image.Image:
     """Lay labelled tiles out row-major on a white sheet, each label drawn under its tile."""
     if not tiles:
         raise ValueError("a grid needs at least one tile")
@@ -109,3 +111,9 @@ def grid(tiles: list[tuple[str, Image.Image]], columns: int | None = None, pad: 
         sheet.paste(tile.convert("RGB"), (x, y))
         draw.text((x + 2, y + th + 2), label, fill="black", font=font)
     return sheet
+
+
+def preview(x: torch.Tensor) -> Image.Image:
+    """A (B, 3, H, W) batch as one image: the image itself, or an unlabelled grid of the sweep's tiles."""
+    tiles = [(str(i), to_image(t)) for i, t in enumerate(x.detach())]
+    return tiles[0][1] if len(tiles) == 1 else grid(tiles, label_height=0)

@@ -5,17 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.baselines import Autoregression, Harmonic, Persistence
-from models.forecast import (
-    MAX_HORIZON,
-    MODELS,
-    Canceled,
-    ForecastResult,
-    min_history,
-    run_forecast,
-)
-from models.lstm import LSTMConfig, LSTMForecaster
-from models.waves import ORIGINAL_WAVES, Term, Wave, generate
+from models.progress import Canceled
+from models.waves.baselines import Autoregression, Harmonic, Persistence
+from models.waves.forecast import MAX_HORIZON, MODELS, ForecastResult, min_history, run_forecast
+from models.waves.generator import ORIGINAL_WAVES, Term, Wave, generate
+from models.waves.lstm import LSTMConfig, LSTMForecaster
 
 HORIZON = 12
 WAVES = [
@@ -141,7 +135,7 @@ def test_cancel_raises_and_progress_is_reported(clean: np.ndarray) -> None:
         return len(seen) >= 3
 
     with pytest.raises(Canceled):
-        run_forecast(clean[:600], HORIZON, "lstm", on_progress=lambda f, _msg: seen.append(f), should_stop=stop)
+        run_forecast(clean[:600], HORIZON, "lstm", on_progress=lambda p: seen.append(p.fraction), should_stop=stop)
     assert seen == sorted(seen) and 0.0 <= seen[0] and seen[-1] < 1.0
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.vgg import (
+from models.nst.vgg import (
     CAFFE_MEAN_BGR,
     CONV_LAYERS,
     LAYERS,
@@ -27,8 +27,9 @@ def test_layer_names_follow_the_paper() -> None:
 def test_decode_is_a_table_lookup() -> None:
     gen = torch.Generator().manual_seed(0)
     state: dict[str, torch.Tensor] = {}
-    shapes = [(64, 3), (64, 64), (128, 64), (128, 128)] + [(256, 128)] + [(256, 256)] * 3 + [(512, 256)] + [
-        (512, 512)] * 7
+    shapes = (
+        [(64, 3), (64, 64), (128, 64), (128, 128)] + [(256, 128)] + [(256, 256)] * 3 + [(512, 256)] + [(512, 512)] * 7
+    )
     names = [f"block{b}_conv{i}" for b, n in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4)) for i in range(1, n + 1)]
     for name, (o, i) in zip(names, shapes, strict=True):
         state[f"{name}_W_q"] = torch.randint(0, 256, (o, i, 3, 3), generator=gen, dtype=torch.uint8)

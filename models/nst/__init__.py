@@ -1,0 +1,29 @@
+"""Neural style transfer on VGG-19 (Gatys et al.), with its reconstructions, sweeps and DeepDream.
+
+Modules: `vgg` (network and Caffe weights), `losses` (content, Gram, TV), `objective` (their weighted sum),
+`optim` (the loop, per-tile L-BFGS), `scales` (coarse-to-fine schedule), `imaging` (PIL <-> tensors,
+colours, grids), `modes` (the option enums), `config` (StyleConfig, StyleResult, checks), `stylize` (the
+entry point) and `dream`.
+"""
+
+from models.nst.config import StyleConfig, StyleResult, resolve_device, resolve_precision
+from models.nst.modes import Init, Mode, Optimizer, Pooling, Precision
+from models.nst.stylize import stylize
+from models.nst.vgg import LAYERS
+from models.progress import Canceled, Progress
+
+__all__ = [
+    "LAYERS",
+    "Canceled",
+    "Init",
+    "Mode",
+    "Optimizer",
+    "Pooling",
+    "Precision",
+    "Progress",
+    "StyleConfig",
+    "StyleResult",
+    "resolve_device",
+    "resolve_precision",
+    "stylize",
+]

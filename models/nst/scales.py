@@ -1,0 +1,43 @@
+"""The coarse-to-fine schedule as plain functions: the sizes of the scales and the steps each one gets.
+
+The image is optimised at a small size, upsampled, and used as the next scale's start, so most iterations
+run where they are cheap.
+"""
+
+from __future__ import annotations
+
+MIN_SCALE_SIZE = 64  # below this VGG's deepest layers see only a pixel or two
+
+
+def scale_sizes(size: int, scales: int, factor: float = 2.0, min_size: int = MIN_SCALE_SIZE) -> list[int]:
+    """Longest edges of the scales, coarse to fine, ending at `size`, each `factor` apart (never < min_size)."""
+    if scales < 1:
+        raise ValueError("scales must be at least 1")
+    first = max(min(min_size, size), size / factor ** (scales - 1))
+    if scales == 1:
+        return [size]
+    ratio = (size / first) ** (1 / (scales - 1))
+    sizes = [round(first * ratio**i) for i in range(scales - 1)] + [size]
+    return sorted(set(sizes))  # a small output may collapse scales onto one size
+
+
+def split_iterations(total: int, scales: int, final_share: float = 0.5) -> list[int]:
+    """Iterations per scale: the finest gets `final_share`, the coarser ones split the rest equally.
+
+    A coarse iteration costs a quarter (or less) of a fine one, and fixes the large structures that are
+    slowest to form at full size, so coarse scales get more steps per unit of time.
+    """
+    if total < scales:
+        raise ValueError(f"iterations ({total}) must be at least the number of scales ({scales})")
+    if scales == 1:
+        return [total]
+    final = max(1, round(total * final_share))
+    rest = total - final
+    coarse = [rest // (scales - 1) + (1 if i < rest % (scales - 1) else 0) for i in range(scales - 1)]
+    return [*coarse, final]
+
+
+def plan(size: int, scales: int, iterations: int, final_share: float, factor: float = 2.0) -> list[tuple[int, int]]:
+    """(longest edge, steps) per scale, coarse to fine; with fewer steps than scales the coarsest are dropped."""
+    sizes = scale_sizes(size, scales, factor)[-iterations:]
+    return list(zip(sizes, split_iterations(iterations, len(sizes), final_share), strict=True))

@@ -1,0 +1,205 @@
+"""Neural style transfer (Gatys, Ecker & Bethge 2015): optimise pixels to match VGG-19 statistics.
+
+`stylize` is the one entry point, in four named steps: `prepare` the inputs and the network, `plan_scales`
+(the coarse-to-fine schedule of `scales.py`), `run_chunk` for each batch of sweep tiles, and `assemble` the
+result. The objective (`objective.py`) is a weighted sum of small per-layer losses (`losses.py`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+
+import torch
+from PIL import Image
+
+from models.nst import imaging
+from models.nst.config import StyleConfig, StyleResult, check, resolve_device, resolve_precision
+from models.nst.dream import dream
+from models.nst.modes import Init, Mode
+from models.nst.objective import Variant, build_objective, needed_layers, variants
+from models.nst.optim import optimize
+from models.nst.scales import plan
+from models.nst.vgg import VGG19Features, build_vgg, deepest
+from models.progress import OnProgress, ShouldStop, Tracker
+
+__all__ = ["StyleConfig", "StyleResult", "stylize", "prepare", "plan_scales", "run_chunk", "assemble"]
+
+Schedule = list[tuple[int, int]]  # (longest edge, steps) per scale, coarse to fine
+
+
+def stylize(
+    content: Image.Image | None,
+    styles: list[Image.Image],
+    config: StyleConfig,
+    *,
+    device: str = "cpu",
+    weights_path: str | None = None,
+    on_progress: OnProgress | None = None,
+    should_stop: ShouldStop | None = None,
+) -> StyleResult:
+    """Run one style job: transfer, content or style reconstruction, dream, or a sweep grid.
+
+    `preserve_colors` does both halves of Gatys et al. (2016), "Preserving Color in Neural Artistic Style
+    Transfer": colour matching first (each style image is re-coloured to the content's RGB mean and
+    covariance before its Gram targets are taken, so the optimisation works in the content's palette),
+    then luminance-only transfer on the result (the output keeps its own YIQ luminance and takes the
+    content's I/Q chrominance exactly). Raises ValueError for bad arguments, Canceled when stopped.
+    """
+    check(config, content, styles)
+    dev = resolve_device(device)
+    config = replace(config, precision=resolve_precision(config.precision, dev))
+    if config.mode is Mode.dream:
+        assert content is not None  # check() made sure
+        return dream(
+            content, config, device=dev, weights_path=weights_path, on_progress=on_progress, should_stop=should_stop
+        )
+    started = time.perf_counter()
+    prepared = prepare(config, content, styles, dev, weights_path)
+    schedule = plan_scales(config)
+    batch = prepared.variants
+    per_chunk = _chunk_size(len(batch), prepared.out_size, dev)
+    total = config.iterations * math.ceil(len(batch) / per_chunk)
+    tracker = Tracker(total, on_progress, should_stop, config.preview_every)
+    results: list[torch.Tensor] = []
+    fine_seconds = 0.0
+    for start in range(0, len(batch), per_chunk):
+        x, seconds = run_chunk(prepared, batch[start : start + per_chunk], schedule, tracker)
+        results.append(x)
+        fine_seconds += seconds
+    fine_steps = schedule[-1][1] * len(results)
+    return assemble(prepared, torch.cat(results), tracker, started, fine_seconds / fine_steps)
+
+
+@dataclass
+class Prepared:
+    """A style job ready to run: the resolved config, the network and the full-size input tensors."""
+
+    config: StyleConfig
+    device: str
+    generator: torch.Generator  # seeded: the noise start image
+    variants: list[Variant]
+    out_size: tuple[int, int]  # (W, H)
+    vgg: VGG19Features
+    content: torch.Tensor | None  # (1, 3, H, W)
+    styles: list[torch.Tensor]  # each (1, 3, H', W'), colour-matched to the content with preserve_colors
+
+
+def prepare(
+    config: StyleConfig,
+    content: Image.Image | None,
+    styles: list[Image.Image],
+    device: str,
+    weights_path: str | None,
+) -> Prepared:
+    """Seed, variants, output size, VGG truncated after the deepest layer needed, and the input tensors."""
+    generator = torch.Generator().manual_seed(config.seed if config.seed is not None else torch.seed())
+    batch = variants(config)
+    vgg = build_vgg(deepest(needed_layers(config, batch)), config.pooling, weights_path, device)
+    content_t = imaging.to_tensor(content, device=device) if content is not None else None  # (1, 3, H, W)
+    style_ts = [imaging.to_tensor(s, device=device) for s in styles]
+    if config.preserve_colors and content_t is not None:
+        # Colour matching (Gatys et al. 2016): style images take the content's colour statistics first.
+        style_ts = [imaging.match_colors(s, content_t) for s in style_ts]
+    out_size = _output_size(config, content, styles)
+    return Prepared(config, device, generator, batch, out_size, vgg, content_t, style_ts)
+
+
+def plan_scales(config: StyleConfig) -> Schedule:
+    """(longest edge, steps) per scale; fewer steps than scales drops the coarsest."""
+    return plan(config.size, config.scales, config.iterations, config.final_share)
+
+
+def run_chunk(
+    prepared: Prepared, chunk: list[Variant], schedule: Schedule, tracker: Tracker
+) -> tuple[torch.Tensor, float]:
+    """Optimise one batch of variants through every scale: the images (B, 3, H, W), seconds at full size."""
+    config = prepared.config
+    x: torch.Tensor | None = None
+    fine_seconds = 0.0
+    for longest, n_steps in schedule:
+        size = imaging.fit_size(*prepared.out_size, longest)
+        content, styles = _scaled_inputs(prepared, size)
+        objective = build_objective(config, prepared.vgg, chunk, content, styles)
+        if x is None:
+            x = _initial(config, size, len(chunk), content, styles, prepared.generator, prepared.device)
+        else:
+            x = imaging.resize(x, size).clamp(0, 1)  # (B, 3, H, W) the coarse result starts this scale
+        t0 = time.perf_counter()
+        x = optimize(x, objective, n_steps, config.optimizer, tracker, config.learning_rate)
+        fine_seconds = time.perf_counter() - t0  # the last scale's is the one kept
+    assert x is not None
+    return x.clamp(0, 1), fine_seconds
+
+
+def assemble(
+    prepared: Prepared, out: torch.Tensor, tracker: Tracker, started: float, fine_seconds_per_step: float
+) -> StyleResult:
+    """The output image (B, 3, H, W) -> the result: one image, or the labelled sweep grid and its tiles."""
+    config, content = prepared.config, prepared.content
+    if config.preserve_colors and content is not None:
+        # Luminance-only transfer on top: the output keeps exactly the content's chrominance (YIQ).
+        out = imaging.luminance_transfer(out, imaging.resize(content, (out.shape[-1], out.shape[-2])))
+    seconds = time.perf_counter() - started
+    metrics: dict[str, float | str] = {f"{k}_loss": v for k, v in tracker.losses.items()}
+    metrics.update(
+        seconds=seconds,
+        iterations=float(tracker.step),
+        device=prepared.device,
+        precision=config.precision.value,
+        seconds_per_iteration=seconds / max(1, tracker.step),
+        seconds_per_iteration_full_size=fine_seconds_per_step,
+        width=float(out.shape[-1]),
+        height=float(out.shape[-2]),
+    )
+    images = [imaging.to_image(t) for t in out]
+    if len(prepared.variants) == 1:
+        return StyleResult(images[0], [], metrics)
+    tiles = [(v.label, im) for v, im in zip(prepared.variants, images, strict=True)]
+    # Both swept: layer stacks as rows, weights as columns; one swept: a near-square grid (4 -> 2x2).
+    both = bool(config.sweep_style_weights and config.sweep_style_layers)
+    columns = len(config.sweep_style_weights or []) if both else None
+    return StyleResult(imaging.grid(tiles, columns=columns), tiles, metrics)
+
+
+def _output_size(config: StyleConfig, content: Image.Image | None, styles: list[Image.Image]) -> tuple[int, int]:
+    """(W, H): the content's aspect, or the first style image's when there is no content image."""
+    ref = content if content is not None and config.mode.needs_content else styles[0]
+    return imaging.fit_size(*ref.size, config.size)
+
+
+def _scaled_inputs(prepared: Prepared, size: tuple[int, int]) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
+    """The content at the scale's size, and the styles at `style_scale` times its pixel count."""
+    content = imaging.resize(prepared.content, size) if prepared.content is not None else None
+    style_px = size[0] * size[1] * prepared.config.style_scale**2
+    styles = [imaging.resize(s, imaging.pixels_size(s.shape[-1], s.shape[-2], style_px)) for s in prepared.styles]
+    return content, styles
+
+
+def _initial(
+    config: StyleConfig,
+    size: tuple[int, int],
+    batch: int,
+    content: torch.Tensor | None,
+    styles: list[torch.Tensor],
+    generator: torch.Generator,
+    device: str,
+) -> torch.Tensor:
+    """The start image (B, 3, H, W) at the first scale."""
+    init = config.init or config.mode.default_init
+    if init is Init.content and (content is None or config.mode is Mode.content):
+        init = Init.noise  # reconstructing the content from itself would be trivial; style mode may lack one
+    if init is Init.content and content is not None:
+        x = imaging.resize(content, size)
+    elif init is Init.style:
+        x = imaging.resize(styles[0], size)
+    else:  # white noise, as in the paper
+        x = torch.rand((1, 3, size[1], size[0]), generator=generator).to(device)
+    return x.expand(batch, -1, -1, -1).clone().clamp(0, 1)  # (B, 3, H, W)
+
+
+def _chunk_size(n: int, size: tuple[int, int], device: str) -> int:
+    """How many sweep tiles to optimise as one batch: bounded by a pixel budget (activation memory)."""
+    budget = 1_000_000 if device == "cpu" else 16_000_000  # ~3 GB of VGG activations per 1e6 pixels
+    return max(1, min(n, budget // max(1, size[0] * size[1])))

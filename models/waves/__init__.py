@@ -1,0 +1,38 @@
+"""Wave forecasting: generated or observed multi-channel series, LSTMs on [x, x', x''] and baselines.
+
+Modules: `generator` (waves from sines and cosines), `features` ([x, x', x'']), `lstm` (our LSTM and the
+seed experiment's), `baselines` (persistence, AR, harmonic), `intervals` (prediction intervals) and
+`forecast` (backtest, choose, fit, intervals, metrics: `run_forecast`).
+"""
+
+from models.progress import Canceled, Progress
+from models.waves.features import features
+from models.waves.forecast import (
+    MAX_CHANNELS,
+    MAX_HISTORY,
+    MAX_HORIZON,
+    MODELS,
+    ForecastResult,
+    min_history,
+    run_forecast,
+)
+from models.waves.generator import ORIGINAL_WAVES, Term, Wave, generate
+from models.waves.intervals import prediction_intervals
+
+__all__ = [
+    "MAX_CHANNELS",
+    "MAX_HISTORY",
+    "MAX_HORIZON",
+    "MODELS",
+    "ORIGINAL_WAVES",
+    "Canceled",
+    "ForecastResult",
+    "Progress",
+    "Term",
+    "Wave",
+    "features",
+    "generate",
+    "min_history",
+    "prediction_intervals",
+    "run_forecast",
+]

@@ -1,0 +1,126 @@
+"""The runner's sorting of the ways out of a job, against a real Redis and the real JobStore."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from celery.exceptions import SoftTimeLimitExceeded
+
+from app.schemas import Job, JobKind, JobStatus, WorkerInfo
+from app.settings import Settings
+from app.store import JobStore
+from models.progress import Tracker
+from workers.runner import JobRun, job_run
+
+WORKER = WorkerInfo(host="test-host", pid=4242)
+
+
+def settings(**overrides: object) -> Settings:
+    return Settings(**{"job_time_limit_seconds": 60, "max_attempts": 3, **overrides})  # type: ignore[arg-type]
+
+
+def new_job(store: JobStore) -> str:
+    return store.create(JobKind.wave_forecast, {"horizon": 5}, owner="tests").id
+
+
+def finished(store: JobStore, job_id: str) -> Job:
+    job = store.get(job_id)
+    assert job is not None and job.status.is_terminal, job
+    return job
+
+
+def test_a_job_that_returns_succeeds_with_its_outputs_and_progress(store: JobStore) -> None:
+    job_id = new_job(store)
+    with job_run(store, settings(), job_id, WORKER) as run:
+        assert isinstance(run, JobRun)
+        run.progress(0.5, "halfway", {"losses": {"total": 1.5}}, force=True)
+        middle = store.get(job_id)
+        assert middle is not None and (middle.status, middle.progress, middle.message) == ("running", 0.5, "halfway")
+        assert middle.attempts == 1 and middle.worker == WORKER
+        run.preview(b"\x89PNG preview")
+        run.succeed({"rmse": 0.1}, {"result": b"{}", "plot": b"\x89PNG plot"})
+    job = finished(store, job_id)
+    assert job.status is JobStatus.succeeded and job.error is None and job.progress == 1.0
+    assert job.metrics == {"losses": {"total": 1.5}, "rmse": 0.1}
+    assert store.r.get(f"sw:job:{job_id}:preview") == b"\x89PNG preview"
+    assert store.r.get(f"sw:job:{job_id}:plot") == b"\x89PNG plot"
+
+
+@pytest.mark.parametrize("error", [ValueError("image too small"), FloatingPointError("loss is NaN")])
+def test_bad_inputs_and_numerics_are_model_errors(store: JobStore, error: Exception) -> None:
+    job_id = new_job(store)
+    with job_run(store, settings(), job_id, WORKER):
+        raise error
+    job = finished(store, job_id)
+    assert job.status is JobStatus.failed and job.error is not None
+    assert (job.error.code, job.error.message) == ("model_error", str(error))
+
+
+def test_anything_else_is_an_internal_error(store: JobStore) -> None:
+    job_id = new_job(store)
+    with job_run(store, settings(), job_id, WORKER):
+        {}["missing"]  # noqa: B018 - a bug in the job's own code
+    job = finished(store, job_id)
+    assert job.error is not None and (job.error.code, job.error.message) == ("internal_error", "KeyError: 'missing'")
+
+
+def test_the_time_limit_stops_the_algorithm_and_fails_the_job(store: JobStore) -> None:
+    job_id = new_job(store)
+    with job_run(store, settings(job_time_limit_seconds=0), job_id, WORKER) as run:
+        assert run is not None
+        Tracker(10, should_stop=run.should_stop).check()  # what the algorithms call between iterations
+        raise AssertionError("the tracker should have stopped the run")
+    job = finished(store, job_id)
+    assert job.error is not None and job.error.code == "time_limit" and "0 s" in job.error.message
+
+
+def test_celerys_soft_time_limit_is_a_time_limit_too(store: JobStore) -> None:
+    job_id = new_job(store)
+    with job_run(store, settings(), job_id, WORKER):
+        raise SoftTimeLimitExceeded()
+    job = finished(store, job_id)
+    assert job.error is not None and job.error.code == "time_limit"
+
+
+def test_a_cancel_stops_the_algorithm_and_the_job_stays_canceled(store: JobStore) -> None:
+    job_id = new_job(store)
+    with job_run(store, settings(), job_id, WORKER) as run:
+        assert run is not None
+        tracker = Tracker(10, should_stop=run.should_stop)
+        tracker.check()  # not canceled yet: goes on
+        store.cancel(job_id)  # as DELETE /v1/jobs/{id} does
+        time.sleep(JobRun.CANCEL_POLL_SECONDS)  # the run polls the flag at most this often
+        tracker.check()
+        raise AssertionError("the tracker should have stopped the run")
+    job = finished(store, job_id)
+    assert job.status is JobStatus.canceled and job.error is None
+
+
+def test_a_result_that_arrives_after_a_cancel_is_dropped(store: JobStore) -> None:
+    job_id = new_job(store)
+    with job_run(store, settings(), job_id, WORKER) as run:
+        assert run is not None
+        store.cancel(job_id)
+        run.succeed({}, {"result": b"late"})  # no error: the cancel stands
+    assert finished(store, job_id).status is JobStatus.canceled
+
+
+def test_a_job_that_keeps_killing_its_worker_fails_as_worker_lost(store: JobStore) -> None:
+    job_id = new_job(store)
+    for _ in range(3):  # three deliveries whose workers died mid-job: each start counted an attempt
+        store.start(job_id, WORKER)
+    with job_run(store, settings(max_attempts=3), job_id, WORKER) as run:
+        assert run is None  # the fourth delivery must not run the job again
+    job = finished(store, job_id)
+    assert job.error is not None and job.error.code == "worker_lost" and "3 times" in job.error.message
+    assert job.attempts == 4
+
+
+def test_a_job_canceled_while_queued_is_not_run(store: JobStore) -> None:
+    job_id = new_job(store)
+    store.cancel(job_id)
+    with job_run(store, settings(), job_id, WORKER) as run:
+        assert run is None
+    job = finished(store, job_id)
+    assert job.status is JobStatus.canceled and job.attempts == 0
