@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import redis
@@ -11,7 +14,9 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.queue import make_celery
+from app.embedded import die_with_parent
+from app.queue import make_celery, send_job
+from app.reaper import start_reaper
 from app.routes import health, jobs, style_transfers, wave_forecasts, webhooks
 from app.settings import Settings, get_settings
 from app.store import JobStore
@@ -63,6 +68,18 @@ async def redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"the job store (Redis) is unavailable: {exc}"}, 503, {"Retry-After": "5"})
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Each API process runs a lost-worker reaper (one of them acts at a time: app/reaper.py). A process that
+    uvicorn started for `--processes N` dies with uvicorn instead of being left behind."""
+    if multiprocessing.parent_process() is not None:
+        die_with_parent()
+    celery = app.state.celery
+    stop = start_reaper(app.state.store, app.state.settings, lambda job: send_job(celery, job))
+    yield
+    stop.set()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
@@ -70,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Neural style transfer and LSTM wave forecasting, as jobs.",
         max_body_size=settings.max_upload_bytes,
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.celery = make_celery(settings, name="stylewave-api")

@@ -35,8 +35,15 @@ class Settings(BaseSettings):
 
     result_ttl_seconds: int = 7 * 24 * 3600
     job_time_limit_seconds: int = 3600
-    max_attempts: int = 3
-    worker_heartbeat_seconds: float = 5.0
+    max_attempts: int = Field(default=3, ge=1, description="Runs before a job that keeps losing its worker fails.")
+    worker_heartbeat_seconds: float = Field(default=5.0, gt=0, description="How often each worker beats.")
+    worker_lost_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A worker silent this long is lost: /readyz stops counting it, and its "
+        "running job is requeued (app/reaper.py).",
+    )
+    reaper_interval_seconds: float = Field(default=5.0, gt=0, description="How often the lost-worker reaper looks.")
 
     api_keys: str = Field(default="", description="Comma list; empty means the service is open.")
 

@@ -14,7 +14,9 @@ both win. Keys (all under the `sw:` prefix):
     sw:job:{id}:events       the job's event stream, a capped Redis Stream (TTL set when it finishes)
     sw:queued:{queue}        sorted set of queued ids, by creation time (for queue_position)
     sw:owner:{owner}         sorted set of an owner's ids, by creation time
-    sw:workers               sorted set of "host:pid" -> last heartbeat time
+    sw:running               set of the ids of running jobs (for the lost-worker reaper)
+    sw:workers               sorted set of worker heartbeat ids -> last heartbeat (the Redis server's clock)
+    sw:lease:{name}          a lease held by one process at a time (the reaper's)
     sw:model:{key}           cached trained forecast models (TTL)
     sw:stats:jobs            hash "kind:status" -> jobs counted (queued at creation, then each finish), for /metrics
     sw:stats:duration:{kind} hash of run-time histogram buckets ("1.0" ... "+Inf") and "sum", for /metrics
@@ -32,6 +34,8 @@ from typing import Any
 
 import redis
 import redis.asyncio
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from app.schemas import Job, JobError, JobKind, JobStatus, WebhookDelivery, WorkerInfo
 
@@ -44,7 +48,15 @@ WEBHOOK_PROGRESS_MS = 1000
 
 PREFIX = "sw:"
 QUEUE_OF_KIND = {JobKind.style_transfer: "style", JobKind.wave_forecast: "forecast"}
-HEARTBEAT_STALE_SECONDS = 30.0
+HEARTBEAT_STALE_SECONDS = 30.0  # the default of STYLEWAVE_WORKER_LOST_SECONDS
+# Lua: stamp a heartbeat with the Redis server's clock, so that hosts with skewed clocks compare fairly.
+_BEAT = "local t = redis.call('TIME'); redis.call('ZADD', KEYS[1], t[1] + t[2] / 1e6, ARGV[1]); return 1"
+# Lua: take a free lease, or renew it when this holder has it.
+_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+"""
 # Upper bounds (seconds) of the job-duration histogram kept in Redis for /metrics.
 DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 
@@ -73,6 +85,10 @@ class TransitionError(Exception):
     """The job is not in a status that allows the requested transition."""
 
 
+class StaleDelivery(TransitionError):
+    """The task message is an old delivery of a job that was requeued since: it must not run or write."""
+
+
 def new_job_id() -> str:
     """A random, unguessable id: 32 hex digits = 128 bits from the OS's CSPRNG."""
     return secrets.token_hex(16)
@@ -97,8 +113,13 @@ class JobStore:
         self.notify = notify
 
     @classmethod
-    def from_url(cls, url: str, ttl_seconds: int, notify: Notifier | None = None) -> JobStore:
+    def from_url(cls, url: str, ttl_seconds: int, notify: Notifier | None = None, patient: bool = False) -> JobStore:
+        """`patient` (the workers): retry a lost connection for about 20 s, so that a running job rides out a
+        Redis restart; the API keeps redis-py's short retries and answers 503 instead."""
         options: dict[str, Any] = {"socket_timeout": 5, "socket_connect_timeout": 2, "health_check_interval": 10}
+        if patient:
+            options["retry"] = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=15)
+            options["retry_on_error"] = [redis.ConnectionError, redis.TimeoutError]
         # A blocking XREAD waits FOLLOW_BLOCK_MS for an answer: its socket timeout must be longer than that.
         blocking = dict(options, socket_timeout=FOLLOW_BLOCK_MS / 1000 + 5)
         return cls(
@@ -201,11 +222,12 @@ class JobStore:
         return [name.decode() for name in self.r.lrange(self._key(job_id, "inputs"), 0, -1)]
 
     # ---- transitions ---------------------------------------------------------------------------------------
-    def start(self, job_id: str, worker: WorkerInfo) -> Job:
+    def start(self, job_id: str, worker: WorkerInfo, delivery: int = 0) -> Job:
         """queued -> running, or running -> running when a lost worker's job is delivered again.
 
         Counts the attempt. Raises TransitionError when the job is already finished (e.g. canceled while
-        queued), so the task must not run.
+        queued), and StaleDelivery when `delivery` is not the job's current one (the reaper requeued it with a
+        newer message), so the task must not run.
         """
 
         def mutate(job: Job) -> None:
@@ -217,10 +239,17 @@ class JobStore:
             job.progress = 0.0
             job.message = "started" if job.attempts == 1 else f"started again (attempt {job.attempts})"
 
-        return self._transition(job_id, {JobStatus.queued, JobStatus.running}, mutate)
+        return self._transition(job_id, {JobStatus.queued, JobStatus.running}, mutate, delivery=delivery)
 
-    def progress(self, job_id: str, progress: float, message: str, metrics: dict[str, Any] | None = None) -> None:
-        """Record progress of a running job; silently ignored once the job has left `running`."""
+    def progress(
+        self,
+        job_id: str,
+        progress: float,
+        message: str,
+        metrics: dict[str, Any] | None = None,
+        delivery: int | None = None,
+    ) -> None:
+        """Record progress of a running job; silently ignored once the job has left `running` (or this run)."""
 
         def mutate(job: Job) -> None:
             job.progress = max(0.0, min(1.0, progress))
@@ -229,16 +258,17 @@ class JobStore:
                 job.metrics.update(metrics)
 
         try:
-            self._transition(job_id, {JobStatus.running}, mutate, event="progress")
+            self._transition(job_id, {JobStatus.running}, mutate, event="progress", delivery=delivery)
         except TransitionError:
             pass
 
-    def succeed(self, job_id: str, metrics: dict[str, Any], outputs: dict[str, bytes]) -> Job:
-        """running -> succeeded, storing the outputs (`result`, optionally `plot`) with the TTL."""
-        pipe = self.r.pipeline()
-        for name, blob in outputs.items():
-            pipe.set(self._key(job_id, name), blob, ex=self.ttl)
-        pipe.execute()
+    def succeed(
+        self, job_id: str, metrics: dict[str, Any], outputs: dict[str, bytes], delivery: int | None = None
+    ) -> Job:
+        """running -> succeeded, storing the outputs (`result`, optionally `plot`) with the TTL.
+
+        The outputs are written in the same transaction: a run whose delivery is stale writes nothing.
+        """
 
         def mutate(job: Job) -> None:
             job.status = JobStatus.succeeded
@@ -246,9 +276,13 @@ class JobStore:
             job.message = "done"
             job.metrics.update(metrics)
 
-        return self._transition(job_id, {JobStatus.running}, mutate)
+        def store_outputs(pipe: Any, job: Job) -> None:
+            for name, blob in outputs.items():
+                pipe.set(self._key(job.id, name), blob, ex=self.ttl)
 
-    def fail(self, job_id: str, code: str, message: str) -> Job:
+        return self._transition(job_id, {JobStatus.running}, mutate, delivery=delivery, also=store_outputs)
+
+    def fail(self, job_id: str, code: str, message: str, delivery: int | None = None) -> Job:
         """queued|running -> failed, with an error the user can read."""
 
         def mutate(job: Job) -> None:
@@ -256,7 +290,30 @@ class JobStore:
             job.error = JobError(code=code, message=message)
             job.message = message
 
-        return self._transition(job_id, {JobStatus.queued, JobStatus.running}, mutate)
+        return self._transition(job_id, {JobStatus.queued, JobStatus.running}, mutate, delivery=delivery)
+
+    def worker_lost(self, job_id: str, heartbeat: str, max_attempts: int) -> Job:
+        """running -> queued with a new delivery number (send its task again), or -> failed (`worker_lost`) once
+        the job has lost its worker `max_attempts` times. Raises TransitionError unless the job still runs on
+        the worker that beats as `heartbeat`."""
+
+        def mutate(job: Job) -> None:
+            if job.worker is None or job.worker.heartbeat != heartbeat:
+                raise TransitionError(f"job {job_id} runs elsewhere now")
+            lost = f"{job.worker.host}:{job.worker.pid}"
+            if job.attempts >= max_attempts:
+                job.status = JobStatus.failed
+                message = f"the job lost its worker {job.attempts} times (last: {lost}, no heartbeat); gave up"
+                job.error = JobError(code="worker_lost", message=message)
+                job.message = message
+                return
+            job.status = JobStatus.queued
+            job.delivery += 1
+            job.worker = None
+            job.progress = 0.0
+            job.message = f"requeued: its worker {lost} was lost"
+
+        return self._transition(job_id, {JobStatus.running}, mutate)
 
     def cancel(self, job_id: str) -> Job:
         """queued|running -> canceled; a running worker sees the flag within one iteration and stops."""
@@ -272,9 +329,16 @@ class JobStore:
         return bool(self.r.exists(self._key(job_id, "cancel")))
 
     def _transition(
-        self, job_id: str, allowed: set[JobStatus], mutate: Callable[[Job], None], event: str = "status"
+        self,
+        job_id: str,
+        allowed: set[JobStatus],
+        mutate: Callable[[Job], None],
+        event: str = "status",
+        delivery: int | None = None,
+        also: Callable[[Any, Job], None] | None = None,
     ) -> Job:
-        """Apply `mutate` atomically when the job's status is in `allowed`, and append its event to the stream.
+        """Apply `mutate` atomically when the job's status is in `allowed` (and, given `delivery`, the run is the
+        job's current one), run `also` in the same transaction, and append the change's event to the stream.
 
         Every change of a record goes through here, so the event stream misses none: `status` events for the
         named transitions (then `done` when the job finished), `progress` events for progress.
@@ -290,6 +354,8 @@ class JobStore:
                     job = Job.model_validate_json(raw)
                     if job.status not in allowed:
                         raise TransitionError(f"job {job_id} is {job.status.value}")
+                    if delivery is not None and delivery != job.delivery:
+                        raise StaleDelivery(f"job {job_id} was requeued (delivery {job.delivery}, not {delivery})")
                     before = job.status
                     mutate(job)
                     pipe.multi()
@@ -301,14 +367,26 @@ class JobStore:
                         if job.status is not before:
                             pipe.hincrby(f"{PREFIX}stats:jobs", f"{job.kind.value}:{job.status.value}", 1)
                         pipe.set(key, self._dump(job))
-                    if job.status is not JobStatus.queued:
-                        pipe.zrem(self._queue_key(job), job.id)
+                    self._index(pipe, job)
+                    if also is not None:
+                        also(pipe, job)
                     self._emit_change(pipe, job, event)
                     pipe.execute()
                     self._notify(job, before, event)
                     return job
                 except redis.WatchError:
                     continue
+
+    def _index(self, pipe: Any, job: Job) -> None:
+        """Keep the queued and running indexes in step with the record's status."""
+        if job.status is JobStatus.queued:
+            pipe.zadd(self._queue_key(job), {job.id: job.created_at})
+        else:
+            pipe.zrem(self._queue_key(job), job.id)
+        if job.status is JobStatus.running:
+            pipe.sadd(f"{PREFIX}running", job.id)
+        else:
+            pipe.srem(f"{PREFIX}running", job.id)
 
     @staticmethod
     def _count_finish(pipe: redis.client.Pipeline, job: Job) -> None:
@@ -478,18 +556,47 @@ class JobStore:
                     return
 
     # ---- workers ---------------------------------------------------------------------------------------------
-    def heartbeat(self, worker: WorkerInfo) -> None:
-        self.r.zadd(f"{PREFIX}workers", {f"{worker.host}:{worker.pid}": time.time()})
+    def now(self) -> float:
+        """The Redis server's clock: heartbeats are stamped and judged by it alone."""
+        seconds, micros = self.r.time()
+        return float(seconds) + micros / 1e6
 
-    def forget_worker(self, worker: WorkerInfo) -> None:
-        self.r.zrem(f"{PREFIX}workers", f"{worker.host}:{worker.pid}")
+    def heartbeat(self, worker_id: str) -> None:
+        self.r.eval(_BEAT, 1, f"{PREFIX}workers", worker_id)
 
-    def live_workers(self) -> list[str]:
-        """Workers whose heartbeat is recent; stale entries are pruned."""
-        now = time.time()
+    def forget_worker(self, worker_id: str) -> None:
+        self.r.zrem(f"{PREFIX}workers", worker_id)
+
+    def live_workers(self, stale_seconds: float = HEARTBEAT_STALE_SECONDS) -> list[str]:
+        """Workers that beat within `stale_seconds`; entries a day old are pruned."""
+        now = self.now()
         self.r.zremrangebyscore(f"{PREFIX}workers", 0, now - 24 * 3600)
-        members = self.r.zrangebyscore(f"{PREFIX}workers", now - HEARTBEAT_STALE_SECONDS, "+inf")
+        members = self.r.zrangebyscore(f"{PREFIX}workers", now - stale_seconds, "+inf")
         return [m.decode() for m in members]
+
+    def orphaned_jobs(self, lost_seconds: float) -> list[Job]:
+        """Running jobs whose worker has not beaten for `lost_seconds` (or never did, for a job that started
+        that long ago)."""
+        now = self.now()
+        beats = self.worker_heartbeats()
+        orphans = []
+        for raw_id in self.r.smembers(f"{PREFIX}running"):
+            job = self.get(raw_id.decode())
+            if job is None or job.status is not JobStatus.running or job.worker is None:
+                self.r.srem(f"{PREFIX}running", raw_id)  # expired or finished: the index heals itself
+                continue
+            last = beats.get(job.worker.heartbeat, job.started_at or now)
+            if now - last > lost_seconds:
+                orphans.append(job)
+        return orphans
+
+    def hold_lease(self, name: str, holder: str, ttl_ms: int) -> bool:
+        """Take the lease `name` if it is free, or renew it if `holder` has it; True while `holder` holds it."""
+        return bool(self.r.eval(_LEASE, 1, f"{PREFIX}lease:{name}", holder, ttl_ms))
+
+    def uptime_seconds(self) -> float:
+        """How long the Redis server has run (a restart means no worker has had the chance to beat yet)."""
+        return float(self.r.info("server")["uptime_in_seconds"])
 
     def ping(self) -> bool:
         return bool(self.r.ping())
@@ -501,9 +608,10 @@ class JobStore:
     # ---- helpers ---------------------------------------------------------------------------------------------
     @staticmethod
     def _dump(job: Job) -> str:
-        # `owner` is excluded from API responses but must be kept in storage.
+        # `owner` and `delivery` are excluded from API responses but must be kept in storage.
         data = job.model_dump(mode="json")
         data["owner"] = job.owner
+        data["delivery"] = job.delivery
         data.pop("queue_position", None)
         return json.dumps(data)
 

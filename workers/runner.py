@@ -4,6 +4,9 @@ Tasks stay thin: they fetch inputs, call a job body (`workers/jobs.py`) with the
 and hand the outputs to `JobRun.succeed`. Errors are sorted so that the user sees which kind it was:
 `model_error` (the inputs or numerics were bad), `time_limit`, `worker_lost` (the job kept killing its
 worker), or `internal_error`; a cancel (`models.progress.Canceled`) leaves the job `canceled`.
+
+A run carries its task message's delivery number: once the reaper has requeued the job (its worker looked
+lost), this run is superseded, so it stops at its next check and writes nothing more.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from app.schemas import Job, WorkerInfo
 from app.settings import Settings
-from app.store import JobStore, TransitionError
+from app.store import JobStore, StaleDelivery, TransitionError
 from models.progress import Canceled
 
 log = logging.getLogger("stylewave.worker")
@@ -32,9 +35,11 @@ class JobRun:
 
     def __init__(self, store: JobStore, job: Job, settings: Settings) -> None:
         self.store, self.job, self.settings = store, job, settings
+        self.delivery = job.delivery
         self.deadline = time.monotonic() + settings.job_time_limit_seconds
         self.timed_out = False
         self.canceled = False
+        self.superseded = False
         self._next_poll = 0.0
         self._next_progress = 0.0
 
@@ -43,7 +48,8 @@ class JobRun:
         return self.job.id
 
     def should_stop(self) -> bool:
-        """True once the job was canceled or ran past its time limit (polled between iterations)."""
+        """True once the job was canceled, requeued elsewhere, or ran past its time limit (polled between
+        iterations)."""
         now = time.monotonic()
         if now > self.deadline:
             self.timed_out = True
@@ -51,7 +57,9 @@ class JobRun:
         if now >= self._next_poll:
             self._next_poll = now + self.CANCEL_POLL_SECONDS
             self.canceled = self.store.cancel_requested(self.id)
-        return self.canceled
+            current = self.store.get(self.id)
+            self.superseded = current is None or current.delivery != self.delivery
+        return self.canceled or self.superseded
 
     def progress(
         self, fraction: float, message: str, metrics: dict[str, Any] | None = None, force: bool = False
@@ -60,7 +68,7 @@ class JobRun:
         now = time.monotonic()
         if force or now >= self._next_progress:
             self._next_progress = now + self.PROGRESS_EVERY_SECONDS
-            self.store.progress(self.id, fraction, message, metrics)
+            self.store.progress(self.id, fraction, message, metrics, delivery=self.delivery)
 
     def preview(self, png: bytes) -> None:
         """Store the latest preview image (`GET /v1/jobs/{id}/preview`)."""
@@ -68,17 +76,21 @@ class JobRun:
 
     def succeed(self, metrics: dict[str, Any], outputs: dict[str, bytes]) -> None:
         try:
-            self.store.succeed(self.id, metrics, outputs)
+            self.store.succeed(self.id, metrics, outputs, delivery=self.delivery)
             log.info("job succeeded", extra={"job_id": self.id})
+        except StaleDelivery:
+            log.warning("job finished here but was requeued meanwhile; result dropped", extra={"job_id": self.id})
         except TransitionError:
             log.info("job finished but was canceled meanwhile", extra={"job_id": self.id})
 
 
 @contextmanager
-def job_run(store: JobStore, settings: Settings, job_id: str, worker: WorkerInfo) -> Iterator[JobRun | None]:
+def job_run(
+    store: JobStore, settings: Settings, job_id: str, worker: WorkerInfo, delivery: int = 0
+) -> Iterator[JobRun | None]:
     """Start the job (or yield None when it must not run) and turn every way out into a final status."""
     try:
-        job = store.start(job_id, worker)
+        job = store.start(job_id, worker, delivery)
     except TransitionError as exc:
         log.info("job skipped: %s", exc, extra={"job_id": job_id})
         yield None
@@ -86,7 +98,7 @@ def job_run(store: JobStore, settings: Settings, job_id: str, worker: WorkerInfo
     if job.attempts > settings.max_attempts:
         lost = job.attempts - 1
         message = f"the job stopped its worker {lost} times (out of memory or a crash?); gave up"
-        store.fail(job_id, "worker_lost", message)
+        _fail(store, job_id, "worker_lost", message, delivery)
         log.error("job failed after repeated worker loss", extra={"job_id": job_id, "attempt": job.attempts})
         yield None
         return
@@ -97,26 +109,28 @@ def job_run(store: JobStore, settings: Settings, job_id: str, worker: WorkerInfo
         yield run
     except Canceled:
         if run.timed_out:
-            _fail(store, job_id, "time_limit", _time_limit_message(settings))
+            _fail(store, job_id, "time_limit", _time_limit_message(settings), delivery)
+        elif run.superseded:
+            log.warning("job stopped here: it was requeued meanwhile", extra={"job_id": job_id})
         else:
             log.info("job canceled", extra={"job_id": job_id})
     except SoftTimeLimitExceeded:
-        _fail(store, job_id, "time_limit", _time_limit_message(settings))
+        _fail(store, job_id, "time_limit", _time_limit_message(settings), delivery)
     except (ValueError, ArithmeticError) as exc:
         # models/ raises ValueError for inputs it cannot use, FloatingPointError for a non-finite loss.
         log.warning("job failed: %s", exc, extra={"job_id": job_id})
-        _fail(store, job_id, "model_error", str(exc))
+        _fail(store, job_id, "model_error", str(exc), delivery)
     except Exception as exc:
         log.exception("job crashed", extra={"job_id": job_id})
-        _fail(store, job_id, "internal_error", f"{type(exc).__name__}: {exc}")
+        _fail(store, job_id, "internal_error", f"{type(exc).__name__}: {exc}", delivery)
 
 
 def _time_limit_message(settings: Settings) -> str:
     return f"the job ran past its time limit of {settings.job_time_limit_seconds} s"
 
 
-def _fail(store: JobStore, job_id: str, code: str, message: str) -> None:
+def _fail(store: JobStore, job_id: str, code: str, message: str, delivery: int) -> None:
     try:
-        store.fail(job_id, code, message)
+        store.fail(job_id, code, message, delivery)
     except TransitionError:
-        pass  # canceled meanwhile: the cancel stands
+        pass  # canceled or requeued meanwhile: that stands

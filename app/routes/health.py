@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from app.deps import StoreDep
+from app.deps import SettingsDep, StoreDep
 from app.metrics import StoreCollector
 
 router = APIRouter(tags=["health"])
@@ -20,11 +20,11 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-def readyz(store: StoreDep) -> JSONResponse:
+def readyz(store: StoreDep, settings: SettingsDep) -> JSONResponse:
     """Readiness: Redis answers and at least one worker has a recent heartbeat."""
     try:
         store.ping()
-        workers = store.live_workers()
+        workers = store.live_workers(settings.worker_lost_seconds)
     except redis.RedisError as exc:
         return JSONResponse({"ready": False, "redis": False, "workers": 0, "detail": f"redis: {exc}"}, 503)
     ready = bool(workers)

@@ -9,7 +9,6 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response
 
 from app.deps import CallerDep, CeleryDep, SettingsDep, StoreDep
-from app.queue import FORECAST_TASK
 from app.routes.submit import WEBHOOK_FIELDS, submit_job
 from app.schemas import Job, JobKind, WaveForecastRequest
 
@@ -42,7 +41,6 @@ def create_wave_forecast(
         settings=settings,
         response=response,
         kind=JobKind.wave_forecast,
-        task=FORECAST_TASK,
         params=body.model_dump(mode="json", exclude_none=True, exclude=WEBHOOK_FIELDS),
         owner=owner,
         webhook=body,

@@ -89,9 +89,10 @@ def test_owners_see_only_their_jobs(store: JobStore) -> None:
 
 
 def test_heartbeats_and_stats(store: JobStore) -> None:
-    store.heartbeat(ME)
-    assert store.live_workers() == ["test:1"]
-    store.forget_worker(ME)
+    store.heartbeat("test:1:abc")
+    assert store.live_workers() == ["test:1:abc"]
+    assert store.live_workers(stale_seconds=0) == []
+    store.forget_worker("test:1:abc")
     assert store.live_workers() == []
     job = store.create(JobKind.wave_forecast, {}, "a")
     store.start(job.id, ME)
