@@ -250,9 +250,10 @@ class Api:
         deadline = time.monotonic() + timeout
         job: dict[str, Any] = {}
         while time.monotonic() < deadline:
-            try:
-                job = self.job(job_id)
-            except httpx.HTTPError:
+            try:  # through a Redis restart the API answers 503 for a moment
+                r = self.http.get(f"/v1/jobs/{job_id}")
+                job = r.json() if r.status_code == 200 else {"answer": r.status_code}
+            except (httpx.HTTPError, ValueError):
                 job = {}
             if job.get("status") in statuses:
                 return job

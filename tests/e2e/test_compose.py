@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from app.embedded import free_port, shutdown, start_redis
+from app.queue import webhook_worker_argv
 from tests.stack import REPO, poll_ok
 
 COMPOSE = REPO / "docker-compose.yml"
@@ -60,7 +61,7 @@ def test_compose_config_validates() -> None:
         timeout=60,
     )
     assert r.returncode == 0, r.stderr
-    assert set(r.stdout.split()) == {"redis", "api", "worker", "worker-gpu", "flower"}
+    assert set(r.stdout.split()) == {"redis", "api", "worker", "webhooks", "worker-gpu", "flower"}
 
 
 def test_compose_file_contents() -> None:
@@ -83,6 +84,8 @@ def test_compose_file_contents() -> None:
         assert svc["depends_on"]["redis"]["condition"] == "service_healthy"
         assert svc["environment"]["STYLEWAVE_REDIS_URL"] == "redis://redis:6379/0"
     assert worker["environment"]["STYLEWAVE_DEVICE"] == "cpu"
+    # The webhook sender runs as `serve` runs it.
+    assert services["webhooks"]["command"].split() == webhook_worker_argv("python", name="webhooks@%h")[2:]
     assert "monitoring" in services["flower"]["profiles"]
     gpu = load(GPU_OVERRIDE)["services"]["worker"]
     (device,) = gpu["deploy"]["resources"]["reservations"]["devices"]
