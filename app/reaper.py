@@ -1,15 +1,17 @@
-"""The lost-worker reaper: a running job whose worker stopped beating is requeued, or failed after too many tries.
+"""The lost-worker reaper: a running job whose run fell silent is requeued, or failed after too many tries.
 
 A worker machine that is lost whole (a killed container, an OOM kill of the Celery parent, a lost node) never
-acknowledges its message, and Redis would hand the message back only after the visibility timeout (hours). The
-reaper instead watches the heartbeats (`sw:workers`, stamped with the Redis server's clock): a running job
-whose worker has not beaten for `worker_lost_seconds` is requeued with a new delivery number, so that the
-broker's own late redelivery of the old message is refused by `JobStore.start` and never runs twice.
+acknowledges its message, and Redis would hand the message back only after the visibility timeout (hours).
+Instead, the process that runs a job renews the job's lease (`sw:lease:run:{id}`) every heartbeat, and each
+worker's Celery parent beats into `sw:workers` under the id stamped on its jobs (`job.worker.heartbeat`). A
+running job whose lease has lapsed, or whose worker has not beaten for `worker_lost_seconds`, is requeued with a
+new delivery number, so that the broker's own late redelivery of the old message is refused by
+`JobStore.start` and never runs twice.
 
 Every API process and every worker runs a reaper thread, and a lease in Redis (`SET NX PX`, renewed by its
-holder) lets one of them act at a time. The bound, from the last heartbeat of a lost worker to its job's
-requeue, is `worker_lost_seconds + reaper_interval_seconds`, plus the lease's time to live
-(3 x `reaper_interval_seconds`) when the lost machine held the lease itself: 50 s with the defaults. A
+holder) lets one of them act at a time. The bound, from a run's last renewal to its job's requeue, is the
+run lease (3 heartbeats) + `reaper_interval_seconds`, plus the reaper lease's time to live
+(3 x `reaper_interval_seconds`) when the lost machine held it: 15 + 5 + 15 = 35 s with the defaults. A
 requeued job starts as soon as a worker is free.
 """
 
@@ -71,7 +73,7 @@ class Reaper:
     def _reap(self, job: Job) -> Job | None:
         assert job.worker is not None and job.status is JobStatus.running
         try:
-            after = self.store.worker_lost(job.id, job.worker.heartbeat, self.settings.max_attempts)
+            after = self.store.worker_lost(job, self.settings.max_attempts)
         except TransitionError:
             return None  # it finished, was canceled, or another delivery started meanwhile
         where = f"{job.worker.host}:{job.worker.pid}"

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
         return frozenset(k.strip() for k in self.api_keys.split(",") if k.strip())
 
     @property
+    def run_lease_ms(self) -> int:
+        """A running job's lease: renewed by its process every heartbeat, lost after three missed ones."""
+        return int(3 * self.worker_heartbeat_seconds * 1000)
+
+    @property
     def visibility_timeout(self) -> int:
         """Longer than any job may run, so Redis never hands a running job to a second worker."""
         return self.job_time_limit_seconds * 2 + 300

@@ -16,7 +16,8 @@ both win. Keys (all under the `sw:` prefix):
     sw:owner:{owner}         sorted set of an owner's ids, by creation time
     sw:running               set of the ids of running jobs (for the lost-worker reaper)
     sw:workers               sorted set of worker heartbeat ids -> last heartbeat (the Redis server's clock)
-    sw:lease:{name}          a lease held by one process at a time (the reaper's)
+    sw:lease:{name}          a lease held by one process at a time: the reaper's, and each running job's
+                             (`run:{id}`, renewed by the process that runs it)
     sw:model:{key}           cached trained forecast models (TTL)
     sw:stats:jobs            hash "kind:status" -> jobs counted (queued at creation, then each finish), for /metrics
     sw:stats:duration:{kind} hash of run-time histogram buckets ("1.0" ... "+Inf") and "sum", for /metrics
@@ -87,6 +88,16 @@ class TransitionError(Exception):
 
 class StaleDelivery(TransitionError):
     """The task message is an old delivery of a job that was requeued since: it must not run or write."""
+
+
+class AlreadyRunning(TransitionError):
+    """The task message is a duplicate of a run that is still alive (a broker reconnect hands it out again)."""
+
+
+def run_token(job: Job) -> str:
+    """Who holds a running job's lease: its worker, process and delivery."""
+    assert job.worker is not None
+    return f"{job.worker.heartbeat}:{job.worker.pid}:{job.delivery}"
 
 
 def new_job_id() -> str:
@@ -222,15 +233,28 @@ class JobStore:
         return [name.decode() for name in self.r.lrange(self._key(job_id, "inputs"), 0, -1)]
 
     # ---- transitions ---------------------------------------------------------------------------------------
-    def start(self, job_id: str, worker: WorkerInfo, delivery: int = 0) -> Job:
-        """queued -> running, or running -> running when a lost worker's job is delivered again.
+    def start(
+        self,
+        job_id: str,
+        worker: WorkerInfo,
+        delivery: int = 0,
+        lease_ms: int = 15_000,
+        is_dead: Callable[[WorkerInfo], bool] | None = None,
+    ) -> Job:
+        """queued -> running, or running -> running when a lost run's message is delivered again; the run then
+        holds the job's lease (`renew_run`) for `lease_ms`.
 
         Counts the attempt. Raises TransitionError when the job is already finished (e.g. canceled while
-        queued), and StaleDelivery when `delivery` is not the job's current one (the reaper requeued it with a
-        newer message), so the task must not run.
+        queued), StaleDelivery when `delivery` is not the job's current one (the reaper requeued it with a
+        newer message), and AlreadyRunning when the run that holds the lease is alive: the task must not run.
+        `is_dead` may vouch that the lease holder is dead although its lease lives on (the Celery parent of a
+        killed pool process knows), so the job starts again at once instead of after the lease lapses.
         """
 
         def mutate(job: Job) -> None:
+            held = job.status is JobStatus.running and self.r.exists(self._run_lease(job_id))
+            if held and not (is_dead is not None and job.worker is not None and is_dead(job.worker)):
+                raise AlreadyRunning(f"job {job_id} is running on {job.worker.host if job.worker else '?'}")
             job.status = JobStatus.running
             job.attempts += 1
             job.started_at = time.time()
@@ -239,7 +263,20 @@ class JobStore:
             job.progress = 0.0
             job.message = "started" if job.attempts == 1 else f"started again (attempt {job.attempts})"
 
-        return self._transition(job_id, {JobStatus.queued, JobStatus.running}, mutate, delivery=delivery)
+        def take_lease(pipe: Any, job: Job) -> None:
+            pipe.set(self._run_lease(job_id), run_token(job), px=lease_ms)
+
+        return self._transition(
+            job_id, {JobStatus.queued, JobStatus.running}, mutate, delivery=delivery, also=take_lease
+        )
+
+    def renew_run(self, job: Job, lease_ms: int) -> bool:
+        """Renew the lease of this run of `job`; False once another run holds it (this one was superseded)."""
+        return self.hold_lease(f"run:{job.id}", run_token(job), lease_ms)
+
+    @staticmethod
+    def _run_lease(job_id: str) -> str:
+        return f"{PREFIX}lease:run:{job_id}"
 
     def progress(
         self,
@@ -292,18 +329,19 @@ class JobStore:
 
         return self._transition(job_id, {JobStatus.queued, JobStatus.running}, mutate, delivery=delivery)
 
-    def worker_lost(self, job_id: str, heartbeat: str, max_attempts: int) -> Job:
+    def worker_lost(self, seen: Job, max_attempts: int) -> Job:
         """running -> queued with a new delivery number (send its task again), or -> failed (`worker_lost`) once
-        the job has lost its worker `max_attempts` times. Raises TransitionError unless the job still runs on
-        the worker that beats as `heartbeat`."""
+        the job has lost its worker `max_attempts` times. Raises TransitionError unless the job is still in the
+        run `seen` (the reaper's snapshot of a run that fell silent)."""
 
         def mutate(job: Job) -> None:
-            if job.worker is None or job.worker.heartbeat != heartbeat:
-                raise TransitionError(f"job {job_id} runs elsewhere now")
+            if (job.worker, job.delivery, job.attempts) != (seen.worker, seen.delivery, seen.attempts):
+                raise TransitionError(f"job {job.id} runs again elsewhere")
+            assert job.worker is not None
             lost = f"{job.worker.host}:{job.worker.pid}"
             if job.attempts >= max_attempts:
                 job.status = JobStatus.failed
-                message = f"the job lost its worker {job.attempts} times (last: {lost}, no heartbeat); gave up"
+                message = f"the job lost its worker {job.attempts} times (last: {lost}, gone silent); gave up"
                 job.error = JobError(code="worker_lost", message=message)
                 job.message = message
                 return
@@ -313,7 +351,7 @@ class JobStore:
             job.progress = 0.0
             job.message = f"requeued: its worker {lost} was lost"
 
-        return self._transition(job_id, {JobStatus.running}, mutate)
+        return self._transition(seen.id, {JobStatus.running}, mutate)
 
     def cancel(self, job_id: str) -> Job:
         """queued|running -> canceled; a running worker sees the flag within one iteration and stops."""
@@ -387,6 +425,7 @@ class JobStore:
             pipe.sadd(f"{PREFIX}running", job.id)
         else:
             pipe.srem(f"{PREFIX}running", job.id)
+            pipe.delete(self._run_lease(job.id))
 
     @staticmethod
     def _count_finish(pipe: redis.client.Pipeline, job: Job) -> None:
@@ -575,8 +614,8 @@ class JobStore:
         return [m.decode() for m in members]
 
     def orphaned_jobs(self, lost_seconds: float) -> list[Job]:
-        """Running jobs whose worker has not beaten for `lost_seconds` (or never did, for a job that started
-        that long ago)."""
+        """Running jobs whose run let its lease expire, or whose worker has not beaten for `lost_seconds` (or
+        never did, for a job that started that long ago)."""
         now = self.now()
         beats = self.worker_heartbeats()
         orphans = []
@@ -586,7 +625,7 @@ class JobStore:
                 self.r.srem(f"{PREFIX}running", raw_id)  # expired or finished: the index heals itself
                 continue
             last = beats.get(job.worker.heartbeat, job.started_at or now)
-            if now - last > lost_seconds:
+            if now - last > lost_seconds or not self.r.exists(self._run_lease(job.id)):
                 orphans.append(job)
         return orphans
 

@@ -5,15 +5,19 @@ and hand the outputs to `JobRun.succeed`. Errors are sorted so that the user see
 `model_error` (the inputs or numerics were bad), `time_limit`, `worker_lost` (the job kept killing its
 worker), or `internal_error`; a cancel (`models.progress.Canceled`) leaves the job `canceled`.
 
-A run carries its task message's delivery number: once the reaper has requeued the job (its worker looked
-lost), this run is superseded, so it stops at its next check and writes nothing more.
+A run holds the job's lease, renewed by a thread every heartbeat: a duplicate delivery of its message (Redis
+hands unacknowledged messages out again when a worker reconnects) is refused while the lease lives, and the
+reaper requeues the job once it lapses (app/reaper.py). A run also carries its message's delivery number:
+once the job was requeued, this run is superseded, so it stops at its next check and writes nothing more.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -47,6 +51,22 @@ class JobRun:
     def id(self) -> str:
         return self.job.id
 
+    def keep_alive(self) -> threading.Event:
+        """Renew this run's lease from a thread until the returned event is set."""
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(self.settings.worker_heartbeat_seconds):
+                try:
+                    if not self.store.renew_run(self.job, self.settings.run_lease_ms):
+                        self.superseded = True
+                        return
+                except Exception:  # Redis away for a moment: the next renewal may reach it
+                    log.warning("could not renew the job's lease", exc_info=True, extra={"job_id": self.id})
+
+        threading.Thread(target=renew, name="run-lease", daemon=True).start()
+        return stop
+
     def should_stop(self) -> bool:
         """True once the job was canceled, requeued elsewhere, or ran past its time limit (polled between
         iterations)."""
@@ -58,7 +78,7 @@ class JobRun:
             self._next_poll = now + self.CANCEL_POLL_SECONDS
             self.canceled = self.store.cancel_requested(self.id)
             current = self.store.get(self.id)
-            self.superseded = current is None or current.delivery != self.delivery
+            self.superseded = self.superseded or current is None or current.delivery != self.delivery
         return self.canceled or self.superseded
 
     def progress(
@@ -90,7 +110,7 @@ def job_run(
 ) -> Iterator[JobRun | None]:
     """Start the job (or yield None when it must not run) and turn every way out into a final status."""
     try:
-        job = store.start(job_id, worker, delivery)
+        job = store.start(job_id, worker, delivery, settings.run_lease_ms, is_dead=_dead_sibling(worker))
     except TransitionError as exc:
         log.info("job skipped: %s", exc, extra={"job_id": job_id})
         yield None
@@ -105,6 +125,7 @@ def job_run(
     where = f"{worker.host}:{worker.pid}"
     log.info("job started", extra={"job_id": job_id, "attempt": job.attempts, "worker": where})
     run = JobRun(store, job, settings)
+    lease = run.keep_alive()
     try:
         yield run
     except Canceled:
@@ -123,6 +144,26 @@ def job_run(
     except Exception as exc:
         log.exception("job crashed", extra={"job_id": job_id})
         _fail(store, job_id, "internal_error", f"{type(exc).__name__}: {exc}", delivery)
+    finally:
+        lease.set()
+
+
+def _dead_sibling(me: WorkerInfo) -> Callable[[WorkerInfo], bool]:
+    """True for a run in another pool process of this same worker that has died (an OOM kill of the pool
+    process): its message comes straight back, and it need not wait for the dead run's lease to lapse."""
+
+    def dead(other: WorkerInfo) -> bool:
+        if other.heartbeat != me.heartbeat or other.host != me.host or other.pid == me.pid:
+            return False
+        try:
+            os.kill(other.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    return dead
 
 
 def _time_limit_message(settings: Settings) -> str:

@@ -1,5 +1,6 @@
 """The lost-worker reaper against a real redis-server: requeue with a new delivery, stale deliveries refused,
-give up after the attempts, leave live workers alone, one lease holder at a time."""
+duplicates of a live run refused, give up after the attempts, leave live runs alone, one lease holder at a
+time."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from app.embedded import shutdown, start_redis
 from app.reaper import Reaper
 from app.schemas import Job, JobKind, JobStatus, WorkerInfo
 from app.settings import Settings
-from app.store import JobStore, StaleDelivery, TransitionError
+from app.store import AlreadyRunning, JobStore, StaleDelivery, TransitionError
 
 LOST = WorkerInfo(host="gone", pid=7, heartbeat="gone:1:aa")
 OTHER = WorkerInfo(host="here", pid=8, heartbeat="here:1:bb")
@@ -92,6 +93,30 @@ def test_a_job_that_keeps_losing_its_worker_fails(store: JobStore) -> None:
     assert failed.status is JobStatus.failed and failed.error is not None
     assert failed.error.code == "worker_lost" and "2 times" in failed.error.message
     assert len(sent) == 1
+
+
+def test_a_duplicate_of_a_live_run_is_refused_and_a_lapsed_run_requeued(store: JobStore) -> None:
+    job = store.create(JobKind.wave_forecast, {}, "alice")
+    store.heartbeat(OTHER.heartbeat)
+    run = store.start(job.id, OTHER, lease_ms=400)
+    with pytest.raises(AlreadyRunning):  # the same message again, as Redis hands it out after a reconnect
+        store.start(job.id, LOST, delivery=0)
+    r, sent = reaper(store)
+    assert store.renew_run(run, 400) and r.tick() == []
+    time.sleep(0.5)  # the run's process died, its worker beats on: the lease lapses
+    store.heartbeat(OTHER.heartbeat)
+    assert [j.id for j in r.tick()] == [job.id] and [j.delivery for j in sent] == [1]
+    again = store.start(job.id, LOST, delivery=1)
+    assert again.attempts == 2 and again.worker == LOST
+
+
+def test_a_run_vouched_dead_by_its_own_worker_is_taken_over_at_once(store: JobStore) -> None:
+    job = store.create(JobKind.wave_forecast, {}, "alice")
+    store.start(job.id, LOST, lease_ms=60_000)
+    with pytest.raises(AlreadyRunning):  # another worker cannot tell whether that run is alive
+        store.start(job.id, OTHER, is_dead=lambda w: False)
+    again = store.start(job.id, OTHER, is_dead=lambda w: w == LOST)  # its Celery parent saw it die
+    assert again.attempts == 2 and again.worker == OTHER
 
 
 def test_live_workers_and_fresh_jobs_are_left_alone(store: JobStore) -> None:

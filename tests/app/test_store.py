@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,7 +63,8 @@ def test_queue_positions_follow_creation_order(store: JobStore) -> None:
 
 def test_redelivery_counts_attempts(store: JobStore) -> None:
     job = store.create(JobKind.wave_forecast, {}, "a")
-    store.start(job.id, ME)
+    store.start(job.id, ME, lease_ms=1)
+    time.sleep(0.01)  # its process died: the run's lease lapsed, so the message may run again
     again = store.start(job.id, WorkerInfo(host="other", pid=2))
     assert again.attempts == 2 and again.worker.host == "other"  # type: ignore[union-attr]
 
@@ -175,10 +177,11 @@ def test_webhook_events_start_progress_coalesced_and_completed(redis_url: str) -
     hooked = store.create(JobKind.style_transfer, {}, "alice", webhook={"webhook": "https://example.com/h"})
     plain = store.create(JobKind.style_transfer, {}, "alice")
     for job_id in (hooked.id, plain.id):
-        store.start(job_id, ME)
+        store.start(job_id, ME, lease_ms=1)
         for i in range(5):
             store.progress(job_id, i / 10, "p")  # within a second: one progress event
-        store.start(job_id, ME)  # a redelivery is not a second start
+        time.sleep(0.01)
+        store.start(job_id, ME)  # a redelivery after a lost run is not a second start
         store.succeed(job_id, {}, {})
     assert sent == ["start", "progress", "completed"]
     only_completed = {"webhook": "https://example.com/h", "webhook_events_filter": ["completed"]}
