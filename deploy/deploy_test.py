@@ -13,6 +13,11 @@ Steps, each timed:
   8. every job ended `succeeded` exactly once: the worker logs hold one "job succeeded" line per job.
 The stack is always taken down with its volumes (`down -v`), and the run checks that no container, network or
 volume of it is left. A dockerd started here is stopped again unless DEPLOY_TEST_KEEP_ENGINE=1.
+
+Any failure exits 1, a dockerd that does not start included (its log's tail is printed). The one exception is a
+machine where no Docker engine can run at all (not Linux; not root and no engine answering; no way to create
+the namespaces a container needs, as inside an unprivileged container): the run then prints why and exits 0,
+SKIPPED, unless STYLEWAVE_REQUIRE_DOCKER=1 makes that a failure too.
 """
 
 from __future__ import annotations
@@ -93,6 +98,28 @@ class Engine:
     def answers() -> bool:
         return shutil.which("docker") is not None and run(["docker", "info"], capture=True, check=False).returncode == 0
 
+    @staticmethod
+    def impossible() -> str | None:
+        """Why no Docker engine can run on this machine at all, or None when one can (or already answers)."""
+        if Engine.answers():
+            return None
+        if not sys.platform.startswith("linux"):
+            return f"dockerd runs on Linux only, and no Docker engine answers here ({sys.platform})"
+        if os.geteuid() != 0:
+            return "no Docker engine answers, and only root may install and start one"
+        if shutil.which("dockerd") is None and shutil.which("apt-get") is None:
+            return "no Docker engine is installed, and there is no apt-get to install Debian's docker.io"
+        if not Path("/sys/fs/cgroup").is_dir():
+            return "no cgroup file system at /sys/fs/cgroup, which containers need"
+        unshare = shutil.which("unshare")
+        if unshare is not None:
+            probe = [unshare, "--mount", "--uts", "--ipc", "--net", "--pid", "--fork", "true"]
+            r = run(probe, capture=True, check=False)
+            if r.returncode != 0:
+                why = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no message"]
+                return f"this machine cannot create the namespaces a container needs ({why[0]})"
+        return None
+
     def ensure(self) -> None:
         missing = [p for p, exe in (("docker.io", "dockerd"), ("docker-compose", "docker-compose"))
                    if shutil.which(exe) is None]  # fmt: skip
@@ -113,7 +140,8 @@ class Engine:
         deadline = time.monotonic() + 90
         while not self.answers():
             if self.started.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"dockerd did not start; see {log_path}")
+                tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-25:])
+                raise RuntimeError(f"dockerd did not start (its log, {log_path}, ends with:)\n{tail}")
             time.sleep(1)
 
     def stop(self) -> None:
@@ -402,6 +430,11 @@ def images(engine: Engine) -> tuple[str, str]:
 def main() -> int:
     started = time.monotonic()
     engine = Engine()
+    why = engine.impossible()
+    if why is not None:
+        required = os.environ.get("STYLEWAVE_REQUIRE_DOCKER") == "1"
+        print(f"deploy-test {'FAILED' if required else 'SKIPPED'}: no Docker engine can run here: {why}", flush=True)
+        return 1 if required else 0
     stack: Stack | None = None
     workdir: Path | None = None
     ok = False
