@@ -32,6 +32,7 @@ from typing import IO
 import redis
 
 from app.queue import webhook_worker_argv
+from app.settings import Settings
 
 log = logging.getLogger("stylewave.serve")
 
@@ -106,7 +107,7 @@ def redis_socket_path(redis_dir: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix="stylewave-redis-")) / "redis.sock"  # created 0700
 
 
-def redis_config(redis_dir: Path, sock: Path) -> str:
+def redis_config(redis_dir: Path, sock: Path, maxmemory: str) -> str:
     denied = " ".join(f"-{c}" for c in DENIED_COMMANDS)
     lines = [
         "port 0",  # no TCP listener at all
@@ -116,6 +117,10 @@ def redis_config(redis_dir: Path, sock: Path) -> str:
         "appendonly yes",
         "appendfsync everysec",
         'save ""',  # the append-only file is the persistence; no snapshot to write at shutdown
+        # Full: refuse writes rather than drop queued jobs; the API stops taking new ones below that
+        # (app/routes/submit.py, from INFO: the ACL's denied CONFIG is not needed).
+        f"maxmemory {maxmemory}",
+        "maxmemory-policy noeviction",
         "daemonize no",
         f"logfile {redis_dir / 'redis.log'}",
         f"user default on nopass ~* &* +@all {denied}",
@@ -123,11 +128,14 @@ def redis_config(redis_dir: Path, sock: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def start_redis(data_dir: Path, lock: IO[str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+def start_redis(
+    data_dir: Path, lock: IO[str] | None = None, maxmemory: str | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     """Start the private redis-server for `data_dir` (data under `data_dir/redis`); return it and its URL.
 
     The URL is redis-py's `unix:///.../redis.sock?db=0`, the same on every start for one data dir; Celery
     gets kombu's spelling of it (app/queue.py). `lock`, serve's data-dir lock, is inherited by the server.
+    `maxmemory` (default: STYLEWAVE_REDIS_MAXMEMORY) comes with the `noeviction` policy.
     """
     redis_dir = (data_dir / "redis").resolve()
     _private_dir(redis_dir)
@@ -135,7 +143,7 @@ def start_redis(data_dir: Path, lock: IO[str] | None = None) -> tuple[subprocess
     conf = redis_dir / "redis.conf"
     fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write(redis_config(redis_dir, sock))
+        f.write(redis_config(redis_dir, sock, maxmemory or Settings().redis_maxmemory))
     # SIGTERM when serve dies: Redis then flushes its append-only file and exits at once.
     proc = subprocess.Popen([redis_server_binary(), str(conf)], start_new_session=True,
                             preexec_fn=_child_setup(signal.SIGTERM, umask=0o077),

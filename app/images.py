@@ -1,4 +1,10 @@
-"""Checks of uploaded images with Pillow, before anything is stored or enqueued."""
+"""Checks of uploaded images with Pillow, from their headers, before anything is stored or enqueued.
+
+The API never decodes an image's pixels: twelve 40-megapixel uploads at once would otherwise cost the API
+process gigabytes. It reads each header (format and size, capped before anything is allocated) and checks
+the file's structure where that is cheap (PNG chunk checksums, the end marker of a JPEG), so that a
+truncated upload is refused here. The worker decodes, downscaled as it reads (see workers/jobs.py).
+"""
 
 from __future__ import annotations
 
@@ -15,14 +21,14 @@ class ImageRejected(ValueError):
 
     def __init__(self, field: str, message: str, status: int = 422) -> None:
         super().__init__(f"{field}: {message}")
-        self.field, self.status = field, status
+        self.field, self.message, self.status = field, message, status
 
 
 def check_image(data: bytes, field: str, max_pixels: int) -> tuple[int, int]:
-    """Return (width, height) of a fully decodable image, or raise ImageRejected.
+    """Return (width, height) of an image read from its header alone, or raise ImageRejected.
 
-    The pixel count is read from the header and capped *before* decoding, so a decompression bomb
-    (say a 30,000 x 30,000 1-bit PNG of a few kilobytes) is refused without allocating its pixels.
+    The pixel count is capped *before* anything is decoded, so a decompression bomb (say a 30,000 x 30,000
+    1-bit PNG of a few kilobytes) is refused without allocating its pixels.
     """
     if not data:
         raise ImageRejected(field, "the file is empty")
@@ -37,7 +43,7 @@ def check_image(data: bytes, field: str, max_pixels: int) -> tuple[int, int]:
                 raise ImageRejected(
                     field, f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels", 413
                 )
-            image.load()  # decodes fully: a truncated or corrupt file fails here
+            _check_structure(image, data)
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -47,3 +53,11 @@ def check_image(data: bytes, field: str, max_pixels: int) -> tuple[int, int]:
     if min(width, height) < 1:
         raise ImageRejected(field, "image has no pixels")
     return width, height
+
+
+def _check_structure(image: Image.Image, data: bytes) -> None:
+    """Catch truncated files without decoding pixels: PNG chunk CRCs up to IEND, a JPEG's end-of-image marker."""
+    if image.format == "PNG":
+        image.verify()  # walks the chunks and their checksums; decompresses nothing
+    elif image.format == "JPEG" and not data.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"):
+        raise ValueError("the JPEG data ends before its end-of-image marker (truncated?)")

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import time
 
 _EXTRA_FIELDS = ("job_id", "kind", "attempt", "worker", "status")
+
+
+def new_error_id() -> str:
+    """A short random id that ties an `internal_error` answer to its log line (which has the details)."""
+    return "err_" + secrets.token_hex(6)
 
 
 class JsonFormatter(logging.Formatter):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,22 +15,32 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.csv_body import CSVForecastBody
 from app.embedded import die_with_parent
+from app.fastpath import PollFastPath
+from app.logs import new_error_id
+from app.owners import Owners
 from app.queue import make_celery, send_job
 from app.reaper import start_reaper
-from app.routes import health, jobs, style_transfers, wave_forecasts, webhooks
+from app.routes import docs, health, jobs, style_transfers, wave_forecasts, webhooks
+from app.security import HttpDefaults, JsonBodyLimit
 from app.settings import Settings, get_settings
 from app.store import JobStore
 from app.webhooks import queue_delivery
 
 STATIC_DIR = Path(__file__).parent / "static"
+log = logging.getLogger("stylewave.api")
 
+STORE_FULL_RETRY_SECONDS = 60
 # POST endpoints and the body type each accepts; anything else is refused with 415 before parsing.
-_BODY_TYPES = {"/v1/style-transfers": "multipart/form-data", "/v1/wave-forecasts": "application/json"}
+_BODY_TYPES = {
+    "/v1/style-transfers": ("multipart/form-data",),
+    "/v1/wave-forecasts": ("application/json", "text/csv", "multipart/form-data"),  # CSV: see app.csv_body
+}
 
 
 class ContentTypeGuard:
-    """Answer 415 when a submission's Content-Type is not the one its endpoint takes."""
+    """Answer 415 when a submission's Content-Type is not one its endpoint takes."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -40,8 +51,8 @@ class ContentTypeGuard:
             if expected is not None:
                 headers = dict(scope["headers"])
                 given = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
-                if given != expected:
-                    detail = f"Content-Type must be {expected}, not {given or 'missing'}"
+                if given not in expected:
+                    detail = f"Content-Type must be {' or '.join(expected)}, not {given or 'missing'}"
                     await JSONResponse({"detail": detail}, 415)(scope, receive, send)
                     return
         await self.app(scope, receive, send)
@@ -64,8 +75,22 @@ def _field_message(err: dict) -> str:
 
 
 async def redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    """Redis down is an outage, not a bug: 503 with a clear detail, never a 500."""
-    return JSONResponse({"detail": f"the job store (Redis) is unavailable: {exc}"}, 503, {"Retry-After": "5"})
+    """Redis down is an outage, not a bug: 503 with a clear detail, never a 500; Redis full is a 507."""
+    if isinstance(exc, redis.ResponseError) and str(exc).startswith("OOM"):
+        log.warning("the job store is full: %s", exc)
+        detail = "the job store is full; retry later"
+        return JSONResponse({"detail": detail}, 507, {"Retry-After": str(STORE_FULL_RETRY_SECONDS)})
+    error_id = new_error_id()
+    log.error("the job store failed (error id %s): %s", error_id, exc)
+    detail = f"the job store (Redis) is unavailable (error id {error_id}); retry later"
+    return JSONResponse({"detail": detail}, 503, {"Retry-After": "5"})
+
+
+async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """A bug: a short answer with an error id; the traceback goes to the log, under that id."""
+    error_id = new_error_id()
+    log.error("unhandled error (error id %s) on %s %s", error_id, request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": f"internal error (error id {error_id})"}, 500)
 
 
 @asynccontextmanager
@@ -88,16 +113,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Neural style transfer and LSTM wave forecasting, as jobs.",
         max_body_size=settings.max_upload_bytes,
         lifespan=lifespan,
+        docs_url=None,  # app/routes/docs.py serves /docs from installed files; ReDoc would need a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.celery = make_celery(settings, name="stylewave-api")
     app.state.store = JobStore.from_url(
         settings.broker_url, settings.result_ttl_seconds, notify=queue_delivery(app.state.celery)
     )
+    app.state.owners = Owners(settings, app.state.store)
     app.add_exception_handler(redis.RedisError, redis_unavailable)
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(Exception, internal_error)
+    app.add_middleware(CSVForecastBody)  # inside the guard: turns a CSV forecast request into its JSON
     app.add_middleware(ContentTypeGuard)
-    for module in (style_transfers, wave_forecasts, jobs, webhooks, health):
+    app.add_middleware(JsonBodyLimit, max_json_bytes=settings.max_json_bytes)
+    for module in (style_transfers, wave_forecasts, jobs, webhooks, health, docs):
         app.include_router(module.router)
+    app.mount(docs.ASSETS_URL, StaticFiles(directory=docs.assets_dir()), name="docs-assets")
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True, check_dir=False), name="web")
     return app
+
+
+def create_server_app(settings: Settings | None = None) -> HttpDefaults:
+    """What uvicorn serves: the Host check and default headers (app/security.py) around the polling fast
+    path (app/fastpath.py) around the app, so that every answer, the fast path's too, passes the first."""
+    settings = settings or get_settings()
+    return HttpDefaults(PollFastPath(create_app(settings)), settings)

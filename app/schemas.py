@@ -26,6 +26,7 @@ MAX_HISTORY = 20_000
 MAX_CHANNELS = 16
 MAX_TERMS = 32
 MAX_SEED_STEPS = 100_000
+MAX_SEASON_LENGTHS = 3
 
 
 # The style-transfer choices. models/nst/modes.py holds the same enums (the API process must not import it);
@@ -288,10 +289,11 @@ class StyleTransferParams(WebhookFields):
     def _stacks(cls, v: Any) -> Any:
         if v is None:
             return None
-        raw = " ".join(v) if isinstance(v, list) else str(v)
+        # A list (repeated form fields, or the validated params of a task message) holds whole stacks.
+        raw = ";".join(str(item) for item in v) if isinstance(v, list) else str(v)
         stacks = [s.strip() for s in raw.replace("|", ";").split(";") if s.strip()]
         for stack in stacks:
-            _check_layers([name.strip() for name in stack.split("+") if name.strip()])
+            _check_layers(_stack_layers(stack))
         if not stacks or len(stacks) > 16:
             raise ValueError("give between 1 and 16 layer stacks")
         return stacks
@@ -306,7 +308,12 @@ class StyleTransferParams(WebhookFields):
         """The sweep's style-layer stacks as lists of layer names."""
         if self.sweep_style_layers is None:
             return None
-        return [[n.strip() for n in stack.split("+") if n.strip()] for stack in self.sweep_style_layers]
+        return [_stack_layers(stack) for stack in self.sweep_style_layers]
+
+
+def _stack_layers(stack: str) -> list[str]:
+    """`conv1_1+conv2_1` -> its layers (a space also separates them: a `+` that a URL encoding turned into one)."""
+    return stack.replace("+", " ").split()
 
 
 class WaveTerm(BaseModel):
@@ -340,11 +347,47 @@ class WaveForecastRequest(WebhookFields):
         None, max_length=MAX_HISTORY, description="Rows of channels, oldest first."
     )
     horizon: int = Field(23, ge=1, le=MAX_HORIZON)
-    model: ForecastModel = "lstm"
+    model: ForecastModel = Field(
+        "auto",
+        description="`auto` (the default): the backtest-weighted hybrid of the LSTM and the classical models; "
+        "`lstm`: the LSTM alone on the seasonally adjusted series; `lstm-seed`: the original experiment's LSTM; "
+        "`persistence`, `ar`, `harmonic`: one baseline. The result's `metrics` say which ran, and why.",
+    )
+    season_length: list[float] | None = Field(
+        None,
+        max_length=MAX_SEASON_LENGTHS,
+        description="Seasonal periods in steps (one, or a list such as `[24, 168]`; comma-separated in forms "
+        "and query strings). Detected from the autocorrelation when absent.",
+    )
+    timestamps: list[str] | None = Field(
+        None,
+        max_length=MAX_HORIZON,
+        description="Labels of the forecast's steps (one per step), returned in the result as `timestamps`. "
+        "A CSV with a timestamp column sets them to the steps that follow its last row.",
+    )
     seed: int = Field(0, ge=0, le=2**32 - 1)
     lstm_seed_steps: int = Field(
         80_000, ge=1, le=MAX_SEED_STEPS, description="Training steps of `model=lstm-seed` (the original protocol)."
     )
+
+    @field_validator("season_length", mode="before")
+    @classmethod
+    def _periods(cls, v: Any) -> Any:
+        """One number, a list, or a comma list (forms and query strings) -> a list of periods."""
+        if v is None or isinstance(v, bool):
+            return v
+        items = v if isinstance(v, list) else [v]
+        out: list[Any] = []
+        for item in items:
+            out += [p.strip() for p in item.split(",") if p.strip()] if isinstance(item, str) else [item]
+        return out
+
+    @field_validator("season_length")
+    @classmethod
+    def _period_range(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and not all(2 <= p <= MAX_HISTORY / 2 for p in v):
+            raise ValueError(f"each period must be between 2 and {MAX_HISTORY // 2} steps")
+        return v
 
     @model_validator(mode="after")
     def _one_source(self) -> WaveForecastRequest:
@@ -361,14 +404,19 @@ class WaveForecastRequest(WebhookFields):
         needed = min_history(self.horizon)
         if length < needed:
             field = "series" if self.series is not None else "history"
-            raise ValueError(f"{field}: at least {needed} samples are needed for horizon {self.horizon}")
+            raise ValueError(
+                f"{field}: at least {needed} samples are needed for horizon {self.horizon} "
+                f"(max(24, 2 x horizon)), got {length}"
+            )
+        if self.timestamps is not None and len(self.timestamps) != self.horizon:
+            raise ValueError(f"timestamps: one per forecast step: {self.horizon}, got {len(self.timestamps)}")
         return self
 
 
 def min_history(horizon: int) -> int:
-    """The shortest history a forecast of `horizon` steps can be fitted and backtested on.
+    """The shortest history a forecast of `horizon` steps accepts: max(24, 2 x horizon).
 
-    Training windows (96 steps + 2 for the differences) and 32 training origins, plus a backtest tail
-    of 16 origins; models.waves.forecast.min_history computes the same, which a test checks.
+    models.waves.forecast.min_history computes the same, which a test checks. Shorter than the LSTM needs, the
+    classical models forecast alone (the metrics say so).
     """
-    return 2 * horizon + 145
+    return max(24, 2 * horizon)

@@ -28,9 +28,21 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 40_000_000
+    max_request_pixels: int = Field(
+        default=100_000_000, description="All of a request's images together, from their headers (413 above)."
+    )
     max_size: int = 2048
     max_iterations: int = 10_000
     max_queued: int = 100
+    max_queued_per_key: int | None = Field(
+        default=None, ge=1, description="Jobs one API key may have waiting; default: half of max_queued."
+    )
+    store_high_water: float = Field(
+        default=0.8, gt=0, le=1, description="Refuse new jobs (507) above this share of Redis's maxmemory."
+    )
+    redis_maxmemory: str = Field(
+        default="1gb", description="maxmemory of the embedded Redis (policy noeviction); compose sets its own."
+    )
     max_json_bytes: int = 4 * 1024 * 1024
 
     result_ttl_seconds: int = 7 * 24 * 3600
@@ -46,6 +58,13 @@ class Settings(BaseSettings):
     reaper_interval_seconds: float = Field(default=5.0, gt=0, description="How often the lost-worker reaper looks.")
 
     api_keys: str = Field(default="", description="Comma list; empty means the service is open.")
+    owner_secret: str | None = Field(
+        default=None, description="HMAC key of owner ids (app/owners.py); unset: generated once, kept in Redis."
+    )
+    metrics_public: bool = Field(default=False, description="Serve /metrics without a key even when keys are set.")
+    allowed_hosts: str = Field(
+        default="", description="Comma list of Host names served besides localhost (`*.example.com`, or `*`)."
+    )
 
     webhook_secret: str | None = Field(
         default=None, description="`whsec_<base64>`; unset: one is generated once and kept in Redis."

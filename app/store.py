@@ -13,20 +13,23 @@ both win. Keys (all under the `sw:` prefix):
     sw:job:{id}:cancel       cancel flag the worker polls   (TTL)
     sw:job:{id}:events       the job's event stream, a capped Redis Stream (TTL set when it finishes)
     sw:queued:{queue}        sorted set of queued ids, by creation time (for queue_position)
+    sw:queued_by:{owner}     sorted set of an owner's queued ids (the per-key share of the queue)
     sw:owner:{owner}         sorted set of an owner's ids, by creation time
     sw:running               set of the ids of running jobs (for the lost-worker reaper)
     sw:workers               sorted set of worker heartbeat ids -> last heartbeat (the Redis server's clock)
     sw:lease:{name}          a lease held by one process at a time: the reaper's, and each running job's
                              (`run:{id}`, renewed by the process that runs it)
-    sw:model:{key}           cached trained forecast models (TTL)
+    sw:model:{owner}:{key}   cached trained forecast models, per owner (TTL)
     sw:stats:jobs            hash "kind:status" -> jobs counted (queued at creation, then each finish), for /metrics
     sw:stats:duration:{kind} hash of run-time histogram buckets ("1.0" ... "+Inf") and "sum", for /metrics
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping
@@ -48,6 +51,7 @@ Notifier = Callable[[Job, str], None]
 WEBHOOK_PROGRESS_MS = 1000
 
 PREFIX = "sw:"
+PUBLIC_OWNER = "public"  # every caller of an open service (no API keys): one owner, no per-key share
 QUEUE_OF_KIND = {JobKind.style_transfer: "style", JobKind.wave_forecast: "forecast"}
 HEARTBEAT_STALE_SECONDS = 30.0  # the default of STYLEWAVE_WORKER_LOST_SECONDS
 # Lua: stamp a heartbeat with the Redis server's clock, so that hosts with skewed clocks compare fairly.
@@ -86,6 +90,21 @@ class TransitionError(Exception):
     """The job is not in a status that allows the requested transition."""
 
 
+class QueueFull(Exception):
+    """No room for another queued job: the whole queue, or this owner's share of it, is full."""
+
+    def __init__(self, message: str, per_owner: bool) -> None:
+        super().__init__(message)
+        self.per_owner = per_owner
+
+
+class UnknownJob(TransitionError):
+    """No such job: the id is unknown, or not of the shape of a job id at all."""
+
+
+JOB_ID = re.compile(r"[0-9a-f]{32}")
+
+
 class StaleDelivery(TransitionError):
     """The task message is an old delivery of a job that was requeued since: it must not run or write."""
 
@@ -103,6 +122,11 @@ def run_token(job: Job) -> str:
 def new_job_id() -> str:
     """A random, unguessable id: 32 hex digits = 128 bits from the OS's CSPRNG."""
     return secrets.token_hex(16)
+
+
+def is_job_id(value: str) -> bool:
+    """Whether `value` has the shape of a job id; anything else must never reach a Redis key."""
+    return JOB_ID.fullmatch(value) is not None
 
 
 class JobStore:
@@ -144,6 +168,8 @@ class JobStore:
     # ---- keys -------------------------------------------------------------------------------------------
     @staticmethod
     def _key(job_id: str, suffix: str = "") -> str:
+        if not is_job_id(job_id):  # e.g. `<id>:result` would otherwise name another key of the job
+            raise UnknownJob(f"not a job id: {job_id[:40]!r}")
         return f"{PREFIX}job:{job_id}{':' + suffix if suffix else ''}"
 
     # ---- creation and reads ------------------------------------------------------------------------------
@@ -154,8 +180,13 @@ class JobStore:
         owner: str,
         inputs: dict[str, bytes] | None = None,
         webhook: dict[str, Any] | None = None,
+        limits: tuple[int, int] | None = None,
     ) -> Job:
-        """Store a new `queued` job and its inputs; the caller enqueues the task afterwards."""
+        """Store a new `queued` job and its inputs; the caller enqueues the task afterwards.
+
+        `limits` = (whole queue, one owner's share): QueueFull when either is reached. The counts are read
+        and the job written in one transaction (WATCH), so concurrent submissions cannot overshoot them.
+        """
         job = Job(
             id=new_job_id(),
             kind=kind,
@@ -167,7 +198,22 @@ class JobStore:
             **(webhook or {}),
         )
         job.links = self._links(job)
-        pipe = self.r.pipeline()
+        watched = [f"{PREFIX}queued:{q}" for q in QUEUE_OF_KIND.values()] + [f"{PREFIX}queued_by:{owner}"]
+        with self.r.pipeline() as pipe:
+            while True:
+                try:
+                    if limits is not None:
+                        pipe.watch(*watched)
+                        _admit(pipe, watched, owner, limits)
+                    pipe.multi()
+                    self._write_new(pipe, job, inputs)
+                    pipe.execute()
+                    return job
+                except redis.WatchError:
+                    continue
+
+    def _write_new(self, pipe: Any, job: Job, inputs: dict[str, bytes] | None) -> None:
+        kind, owner = job.kind, job.owner
         for name, blob in (inputs or {}).items():
             pipe.set(self._key(job.id, f"in:{name}"), blob, ex=self.ttl)
         if inputs:
@@ -177,13 +223,14 @@ class JobStore:
         # The creation event is marked, so that a reader can tell a trimmed stream from a whole one.
         self._emit(pipe, job.id, "status", job.model_dump_json(), first=True)
         pipe.zadd(f"{PREFIX}queued:{QUEUE_OF_KIND[kind]}", {job.id: job.created_at})
+        pipe.zadd(f"{PREFIX}queued_by:{owner}", {job.id: job.created_at})
         pipe.zadd(f"{PREFIX}owner:{owner}", {job.id: job.created_at})
         pipe.hincrby(f"{PREFIX}stats:jobs", f"{kind.value}:queued", 1)
-        pipe.execute()
-        return job
 
     def get(self, job_id: str, owner: str | None = None) -> Job | None:
         """The record, with its live queue position; None when unknown or owned by someone else."""
+        if not is_job_id(job_id):
+            return None
         job = self._owned(self.r.get(self._key(job_id)), owner)
         if job is not None and job.status is JobStatus.queued:
             job.queue_position = self._position(self.r.zrank(self._queue_key(job), job.id))
@@ -192,6 +239,8 @@ class JobStore:
     async def aget(self, job_id: str, owner: str | None = None) -> Job | None:
         """`get` on the asyncio client, so that polling never waits for a thread."""
         assert self.ar is not None, "JobStore.from_url creates the asyncio client"
+        if not is_job_id(job_id):
+            return None
         job = self._owned(await self.ar.get(self._key(job_id)), owner)
         if job is not None and job.status is JobStatus.queued:
             job.queue_position = self._position(await self.ar.zrank(self._queue_key(job), job.id))
@@ -222,8 +271,50 @@ class JobStore:
             self.r.zrem(key, *expired)
         return [j for j in jobs if j is not None]
 
-    def queued_count(self) -> int:
+    def migrate_owner(self, old: str, new: str) -> int:
+        """Move every job of owner id `old` to `new` (record, owner index, queued share); how many moved."""
+        entries = self.r.zrange(f"{PREFIX}owner:{old}", 0, -1, withscores=True)
+        for raw_id, created in entries:
+            job_id = raw_id.decode()
+            self._set_owner(job_id, old, new)
+            pipe = self.r.pipeline()
+            pipe.zadd(f"{PREFIX}owner:{new}", {job_id: created})
+            if self.r.zscore(f"{PREFIX}queued_by:{old}", job_id) is not None:
+                pipe.zadd(f"{PREFIX}queued_by:{new}", {job_id: created})
+            pipe.execute()
+        if entries:
+            self.r.delete(f"{PREFIX}owner:{old}", f"{PREFIX}queued_by:{old}")
+            log.info("moved %d jobs to an owner's new id", len(entries))
+        return len(entries)
+
+    def _set_owner(self, job_id: str, old: str, new: str) -> None:
+        key = self._key(job_id)
+        with self.r.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    job = Job.model_validate_json(raw) if raw is not None else None
+                    if job is None or job.owner != old:
+                        return
+                    job.owner = new
+                    pipe.multi()
+                    pipe.set(key, self._dump(job), keepttl=True)
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue
+
+    def queued_count(self, owner: str | None = None) -> int:
+        """Jobs waiting: all of them, or one owner's."""
+        if owner is not None:
+            return int(self.r.zcard(f"{PREFIX}queued_by:{owner}"))
         return sum(int(self.r.zcard(f"{PREFIX}queued:{q}")) for q in QUEUE_OF_KIND.values())
+
+    def memory(self) -> tuple[int, int]:
+        """(bytes Redis uses, its `maxmemory`; 0 when it has none), from INFO memory."""
+        info = self.r.info("memory")
+        return int(info.get("used_memory", 0)), int(info.get("maxmemory", 0))
 
     def input(self, job_id: str, name: str) -> bytes | None:
         return self.r.get(self._key(job_id, f"in:{name}"))
@@ -388,7 +479,7 @@ class JobStore:
                     pipe.watch(key)
                     raw = pipe.get(key)
                     if raw is None:
-                        raise TransitionError(f"job {job_id} does not exist")
+                        raise UnknownJob(f"job {job_id} does not exist")
                     job = Job.model_validate_json(raw)
                     if job.status not in allowed:
                         raise TransitionError(f"job {job_id} is {job.status.value}")
@@ -396,11 +487,16 @@ class JobStore:
                         raise StaleDelivery(f"job {job_id} was requeued (delivery {job.delivery}, not {delivery})")
                     before = job.status
                     mutate(job)
+                    inputs = pipe.lrange(self._key(job_id, "inputs"), 0, -1) if job.status.is_terminal else []
                     pipe.multi()
                     if job.status.is_terminal:
                         job.finished_at = time.time()
                         pipe.set(key, self._dump(job), ex=self.ttl)
                         self._count_finish(pipe, job)
+                        # A finished job's inputs are of no more use: free the memory now, not after the TTL.
+                        pipe.delete(
+                            self._key(job_id, "inputs"), *(self._key(job_id, f"in:{n.decode()}") for n in inputs)
+                        )
                     else:
                         if job.status is not before:
                             pipe.hincrby(f"{PREFIX}stats:jobs", f"{job.kind.value}:{job.status.value}", 1)
@@ -416,11 +512,13 @@ class JobStore:
                     continue
 
     def _index(self, pipe: Any, job: Job) -> None:
-        """Keep the queued and running indexes in step with the record's status."""
+        """Keep the queued (also per owner) and running indexes in step with the record's status."""
         if job.status is JobStatus.queued:
             pipe.zadd(self._queue_key(job), {job.id: job.created_at})
+            pipe.zadd(f"{PREFIX}queued_by:{job.owner}", {job.id: job.created_at})
         else:
             pipe.zrem(self._queue_key(job), job.id)
+            pipe.zrem(f"{PREFIX}queued_by:{job.owner}", job.id)
         if job.status is JobStatus.running:
             pipe.sadd(f"{PREFIX}running", job.id)
         else:
@@ -541,7 +639,7 @@ class JobStore:
         an unknown job, or another owner's. Blocking reads are XREAD on the asyncio client: no thread per
         follower, and a follower that is cancelled (its client went away) leaves no read behind.
         """
-        snapshot = await self._snapshot(job_id, owner)
+        snapshot = await self._snapshot(job_id, owner) if is_job_id(job_id) else None
         if snapshot is None:
             return
         job, latest, first = snapshot
@@ -557,6 +655,20 @@ class JobStore:
             return
         async for event in self._tail(job_id, last_id):
             yield event
+
+    async def wait_finished(self, job_id: str, timeout: float) -> Job | None:
+        """The finished record once the job's stream says `done`, or None after `timeout` seconds.
+
+        An await on `follow` (blocking XREAD on the asyncio client): a waiting request holds no thread.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                async for event in self.follow(job_id):
+                    if event.is_final:
+                        return Job.model_validate_json(event.data)
+        except TimeoutError:
+            pass
+        return None
 
     async def _snapshot(self, job_id: str, owner: str | None) -> tuple[Job, str, tuple[str, bool] | None] | None:
         """(record, id of the newest event, (id of the oldest event, whether it is the creation)), read at once."""
@@ -640,9 +752,13 @@ class JobStore:
     def ping(self) -> bool:
         return bool(self.r.ping())
 
-    def model_cache(self) -> MutableMapping[str, bytes]:
-        """A dict-like view of the trained-model cache, shared by every worker on this Redis."""
-        return _RedisBytesMap(self.r, f"{PREFIX}model:", self.ttl)
+    def model_cache(self, owner: str) -> MutableMapping[str, bytes]:
+        """A dict-like view of one owner's trained-model cache, shared by every worker on this Redis.
+
+        Per owner: whether a model is cached tells that someone sent the same series, so one key's cache
+        must never answer another's request.
+        """
+        return _RedisBytesMap(self.r, f"{PREFIX}model:{owner}:", self.ttl)
 
     # ---- helpers ---------------------------------------------------------------------------------------------
     @staticmethod
@@ -657,12 +773,24 @@ class JobStore:
     @staticmethod
     def _links(job: Job) -> dict[str, str]:
         base = f"/v1/jobs/{job.id}"
-        links = {"self": base, "result": f"{base}/result"}
+        links = {"self": base, "result": f"{base}/result", "events": f"{base}/events"}
         if job.kind is JobKind.style_transfer:
             links["preview"] = f"{base}/preview"
         else:
             links["plot"] = f"{base}/plot"
         return links
+
+
+def _admit(pipe: Any, queues: list[str], owner: str, limits: tuple[int, int]) -> None:
+    """QueueFull unless the queues (all but the last key) and the owner's share (the last) have room."""
+    total_limit, owner_limit = limits
+    total = sum(int(pipe.zcard(q)) for q in queues[:-1])
+    if total >= total_limit:
+        raise QueueFull(f"the queue is full ({total} jobs waiting, limit {total_limit})", per_owner=False)
+    mine = int(pipe.zcard(queues[-1]))
+    if owner != PUBLIC_OWNER and mine >= owner_limit:
+        message = f"this key has {mine} jobs waiting, its share of the queue ({owner_limit} of {total_limit})"
+        raise QueueFull(message, per_owner=True)
 
 
 def _stream_id(value: str) -> tuple[int, int]:

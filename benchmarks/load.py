@@ -8,9 +8,9 @@
 `--rates` runs `hey -c C -q R/C` (Debian package `hey`; its `-q` is per connection) for each offered rate R
 from 10 and from 100 connections, and reads every request's latency (`-o csv`) for p50, p99 and p99.9.
 
-`--sse N` runs the same style job twice on the service it started: once followed by N event-stream clients,
-once polled by N clients at 10 requests/s each (the polling path's usual rate), and reports the API process's
-CPU seconds for each, and their ratio.
+`--sse N` runs the same style job twice on the service it started: once followed by N event-stream clients
+to its end, once polled by N clients at 10 requests/s each (`hey`, for as long as the first run took), and
+reports the API's CPU seconds for each, and their ratio.
 
 The load generator is `wrk` (Debian package) when present: it is written in C, so it takes far less of
 the machine's CPU from the server than a Python client would. Without it, an asyncio + httpx generator
@@ -42,12 +42,8 @@ from tests.stack import Stack, wait_for  # noqa: E402
 def finished_job(url: str) -> str:
     """Create a small forecast job (the harmonic baseline: fast) and wait for it to finish."""
     with httpx.Client(base_url=url, timeout=60) as c:
-        body = {
-            "waves": [{"offset": 1, "terms": [{"fn": "sin", "amplitude": 2, "period": 50, "phase": 0}]}],
-            "history": 400,
-            "horizon": 10,
-            "model": "harmonic",
-        }
+        body = {"waves": [{"offset": 1, "terms": [{"fn": "sin", "amplitude": 2, "period": 50, "phase": 0}]}],
+                "history": 400, "horizon": 10, "model": "harmonic"}  # fmt: skip
         job_id = c.post("/v1/wave-forecasts", json=body).json()["id"]
         wait_for(c, job_id, {"succeeded"}, timeout=120)
         return job_id
@@ -59,25 +55,15 @@ def _ms(text: str) -> float:
 
 
 def run_wrk(target: str, connections: int, seconds: int) -> dict[str, float | str]:
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", target],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", target],
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
     lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     errors = (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, sock.groups())) if sock else 0)
-    return {
-        "tool": "wrk",
-        "requests": requests,
-        "rps": requests / seconds,
-        "p50_ms": _ms(lat["50"]),
-        "p99_ms": _ms(lat["99"]),
-        "errors": errors,
-    }
+    return {"tool": "wrk", "requests": requests, "rps": requests / seconds, "p50_ms": _ms(lat["50"]),
+            "p99_ms": _ms(lat["99"]), "errors": errors}  # fmt: skip
 
 
 async def _python_load(target: str, connections: int, seconds: int) -> dict[str, float | str]:
@@ -100,25 +86,15 @@ async def _python_load(target: str, connections: int, seconds: int) -> dict[str,
 
         await asyncio.gather(*(one_connection() for _ in range(connections)))
     q = statistics.quantiles(latencies, n=100)
-    return {
-        "tool": "httpx",
-        "requests": len(latencies),
-        "rps": len(latencies) / seconds,
-        "p50_ms": q[49],
-        "p99_ms": q[98],
-        "errors": errors,
-    }
+    return {"tool": "httpx", "requests": len(latencies), "rps": len(latencies) / seconds, "p50_ms": q[49],
+            "p99_ms": q[98], "errors": errors}  # fmt: skip
 
 
 def run_hey(target: str, connections: int, rate: int, seconds: int) -> dict[str, float]:
     """An offered `rate` (requests/s in all) from `connections` connections; latency quantiles in ms."""
     per_connection = rate / connections  # hey takes a fractional per-connection rate
-    out = subprocess.run(
-        ["hey", "-z", f"{seconds}s", "-c", str(connections), "-q", f"{per_connection:g}", "-o", "csv", target],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = subprocess.run(["hey", "-z", f"{seconds}s", "-c", str(connections), "-q", f"{per_connection:g}",
+                          "-o", "csv", target], capture_output=True, text=True, check=True).stdout  # fmt: skip
     rows = [line.split(",") for line in out.splitlines()[1:] if line and line[0].isdigit()]
     latencies = sorted(float(r[0]) * 1e3 for r in rows)
     errors = sum(1 for r in rows if r[6] != "200")
@@ -126,38 +102,42 @@ def run_hey(target: str, connections: int, rate: int, seconds: int) -> dict[str,
     def q(p: float) -> float:
         return latencies[min(len(latencies) - 1, int(p * len(latencies)))]
 
-    return {
-        "offered": per_connection * connections,
-        "connections": connections,
-        "rps": len(rows) / seconds,
-        "p50": q(0.50),
-        "p99": q(0.99),
-        "p999": q(0.999),
-        "errors": errors,
-        "requests": len(rows),
-    }
+    return {"offered": per_connection * connections, "connections": connections, "rps": len(rows) / seconds,
+            "p50": q(0.50), "p99": q(0.99), "p999": q(0.999), "errors": errors, "requests": len(rows)}  # fmt: skip
 
 
-def rate_matrix(url: str, rates: list[int], seconds: int) -> None:
+def rate_matrix(url: str, rates: list[int], seconds: int, api: psutil.Process | None) -> None:
+    """Each offered rate from 10 and 100 connections; with `api`, the API's CPU time per request too."""
     target = f"{url}/v1/jobs/{finished_job(url)}"
     print(f"GET /v1/jobs/{{id}} of a finished job, {seconds} s per run (hey -c C -q R/C)")
-    print("| offered req/s | connections | achieved req/s | p50 ms | p99 ms | p99.9 ms | errors |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("| path | offered req/s | connections | achieved req/s | p50 ms | p99 ms | p99.9 ms | API CPU/request "
+          "| errors |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    # The same request with a query string skips the fast path (app/fastpath.py): the framework's own route.
+    paths = [("fast path", target), ("framework", target + "?via=framework")]
     for rate in rates:
         for connections in (10, 100):
-            r = run_hey(target, connections, rate, seconds)
-            print(
-                f"| {r['offered']:.0f} | {connections} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | "
-                f"{r['p999']:.2f} | {r['errors']:.0f} of {r['requests']:.0f} |",
-                flush=True,
-            )
+            for name, path in paths:
+                before = cpu_seconds(api) if api else 0.0
+                r = run_hey(path, connections, rate, seconds)
+                cpu = f"{1e6 * (cpu_seconds(api) - before) / max(r['requests'], 1):.0f} µs" if api else ""
+                print(f"| {name} | {r['offered']:.0f} | {connections} | {r['rps']:.0f} | {r['p50']:.2f} | "
+                      f"{r['p99']:.2f} | {r['p999']:.2f} | {cpu} | {r['errors']:.0f} of {r['requests']:.0f} |",
+                      flush=True)  # fmt: skip
 
 
 def api_process(stack: Stack) -> psutil.Process:
-    """The uvicorn process of the stack (the one that serves requests)."""
-    proc = psutil.Process(next(p.pid for name, p in stack.procs if name == "api"))
-    children = proc.children(recursive=True)
-    return children[0] if children else proc
+    """The API's process (uvicorn; its children are the serving processes when there are several)."""
+    return psutil.Process(next(p.pid for name, p in stack.procs if name == "api"))
+
+
+def cpu_seconds(proc: psutil.Process) -> float:
+    """User + system CPU seconds of a process and its children, alive now."""
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        times = p.cpu_times()
+        total += times.user + times.system
+    return total
 
 
 def submit_style(url: str, content: Path, style: Path, size: int, iterations: int) -> str:
@@ -179,15 +159,6 @@ async def _follow_sse(client: httpx.AsyncClient, url: str) -> int:
     return events
 
 
-async def _poll(client: httpx.AsyncClient, url: str, interval: float) -> int:
-    polls = 0
-    while True:
-        polls += 1
-        if (await client.get(url)).json()["status"] in ("succeeded", "failed", "canceled"):
-            return polls
-        await asyncio.sleep(interval)
-
-
 async def _clients(n: int, make: Any) -> list[int]:
     limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
@@ -195,28 +166,24 @@ async def _clients(n: int, make: Any) -> list[int]:
 
 
 def sse_vs_polling(stack: Stack, n: int, content: Path, style: Path, size: int, iterations: int) -> None:
-    """N clients follow one running style job over SSE, then N poll another at 10/s: the API's CPU for each."""
+    """N clients follow a running style job over SSE to its end; then N poll another one at 10 requests/s each
+    (with `hey`, for as long as the first job ran). The API's CPU seconds for each, and their ratio."""
     api = api_process(stack)
-    for mode in ("sse", "poll"):
-        job = submit_style(stack.url, content, style, size, iterations)
-        before, t0 = api.cpu_times(), time.monotonic()
-        target = f"{stack.url}/v1/jobs/{job}"
-        if mode == "sse":
-            counts = asyncio.run(_clients(n, lambda c, t=target: _follow_sse(c, f"{t}/events")))
-        else:
-            counts = asyncio.run(_clients(n, lambda c, t=target: _poll(c, t, 0.1)))
-        after, wall = api.cpu_times(), time.monotonic() - t0
-        cpu = (after.user + after.system) - (before.user + before.system)
-        unit = "events" if mode == "sse" else "polls"
-        print(
-            f"{mode:4s}: {n} clients to the end of a {wall:.1f} s job; API CPU {cpu:.2f} s "
-            f"({100 * cpu / wall:.0f}% of one core); {sum(counts)} {unit} in all, {min(counts)}-{max(counts)} "
-            f"per client",
-            flush=True,
-        )
-        if mode == "sse":
-            sse_cpu = cpu
-    print(f"polling / SSE API CPU: {cpu / max(sse_cpu, 1e-9):.1f}x")
+    job = submit_style(stack.url, content, style, size, iterations)
+    before, t0 = cpu_seconds(api), time.monotonic()
+    counts = asyncio.run(_clients(n, lambda c: _follow_sse(c, f"{stack.url}/v1/jobs/{job}/events")))
+    sse_cpu, wall = cpu_seconds(api) - before, time.monotonic() - t0
+    print(f"sse : {n} clients to the end of a {wall:.1f} s job: API CPU {sse_cpu:.2f} s ({100 * sse_cpu / wall:.1f}% "
+          f"of one core); {sum(counts)} events in all, {min(counts)}-{max(counts)} per client", flush=True)  # fmt: skip
+
+    job = submit_style(stack.url, content, style, size, iterations)
+    before = cpu_seconds(api)
+    polled = run_hey(f"{stack.url}/v1/jobs/{job}", n, 10 * n, max(1, round(wall)))
+    poll_cpu = cpu_seconds(api) - before
+    print(f"poll: {n} clients at 10/s for {round(wall)} s: API CPU {poll_cpu:.2f} s ({100 * poll_cpu / wall:.1f}% of "
+          f"one core); {polled['requests']:.0f} polls, p50 {polled['p50']:.1f} ms, p99 {polled['p99']:.1f} ms",
+          flush=True)  # fmt: skip
+    print(f"polling / SSE API CPU: {poll_cpu / max(sse_cpu, 1e-9):.1f}x")
 
 
 def main() -> None:
@@ -242,7 +209,8 @@ def main() -> None:
         url = stack.url
     try:
         if args.rates:
-            rate_matrix(url, [int(r) for r in args.rates.split(",")], args.seconds)
+            rate_matrix(url, [int(r) for r in args.rates.split(",")], args.seconds,
+                        api_process(stack) if stack else None)  # fmt: skip
             return
         if args.sse:
             assert stack is not None, "--sse measures the API process it starts: no --url"
@@ -256,14 +224,10 @@ def main() -> None:
     finally:
         if stack is not None:
             stack.stop()
-    print(
-        f"GET /v1/jobs/{{id}} of a finished job, {args.connections} connections, {args.seconds} s "
-        f"({report['tool']}, {args.api_processes} API process(es))"
-    )
-    print(
-        f"requests/s {report['rps']:.0f}   p50 {report['p50_ms']:.2f} ms   p99 {report['p99_ms']:.2f} ms   "
-        f"errors {report['errors']} of {report['requests']}"
-    )
+    print(f"GET /v1/jobs/{{id}} of a finished job, {args.connections} connections, {args.seconds} s "
+          f"({report['tool']}, {args.api_processes} API process(es))")  # fmt: skip
+    print(f"requests/s {report['rps']:.0f}   p50 {report['p50_ms']:.2f} ms   p99 {report['p99_ms']:.2f} ms   "
+          f"errors {report['errors']} of {report['requests']}")  # fmt: skip
 
 
 if __name__ == "__main__":

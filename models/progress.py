@@ -7,7 +7,8 @@ the tracker polls: before every forward pass in style transfer, at every report 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -50,10 +51,19 @@ class Tracker:
         on_progress: OnProgress | None = None,
         should_stop: ShouldStop | None = None,
         preview_every: int = 0,
+        step_costs: Sequence[float] | None = None,
     ) -> None:
         self.total, self.step = total, 0
         self.on_progress, self.should_stop, self.preview_every = on_progress, should_stop, preview_every
         self.losses: dict[str, float] = {}
+        # The fraction done is weighted by each step's cost when given (one per step), so that it tracks time.
+        self.cumulative = list(itertools.accumulate(step_costs)) if step_costs else None
+
+    def fraction(self) -> float:
+        """Of the whole run: the cost of the steps done over the cost of all, or steps over total."""
+        if self.cumulative and self.step:
+            return self.cumulative[min(self.step, len(self.cumulative)) - 1] / self.cumulative[-1]
+        return self.step / max(self.total, 1)
 
     def check(self) -> None:
         """Raise Canceled if the caller asked to stop."""
@@ -74,9 +84,7 @@ class Tracker:
         ):
             preview = image()
         message = f"step {self.step}/{self.total}"
-        self.on_progress(
-            Progress(self.step, self.total, dict(losses), preview, message, self.step / max(self.total, 1))
-        )
+        self.on_progress(Progress(self.step, self.total, dict(losses), preview, message, self.fraction()))
 
     def report(self, fraction: float, message: str) -> None:
         """Report a fraction of the whole run (clamped to 0..1), checking for cancellation first."""

@@ -95,6 +95,7 @@ def forecast_job(
         request.horizon,
         request.model,
         request.seed,
+        season_length=request.season_length or (),
         cache=cache,
         on_progress=_reporter(listener) if listener is not None else None,
         should_stop=listener.should_stop if listener is not None else None,
@@ -114,11 +115,12 @@ def forecast_job(
     }
     if actual is not None:
         body["actual"] = actual.tolist()
+    if request.timestamps is not None:
+        body["timestamps"] = request.timestamps
     outputs = {"result": json.dumps(body).encode()}
     if plot:
-        lo95, hi95 = result.intervals["95"]
         tail = series[-max(4 * request.horizon, 200) :]  # (<=T, C): the end of the history, for context
-        outputs["plot"] = forecast_plot_png(tail, result.forecast, lo95, hi95, actual, start=len(series))
+        outputs["plot"] = forecast_plot_png(tail, result.forecast, result.intervals, actual, len(series), result.model)
     return JobOutput(metrics, outputs)
 
 
@@ -135,7 +137,11 @@ def _forecast_inputs(request: WaveForecastRequest) -> tuple[np.ndarray, np.ndarr
 
 
 def _decode(blob: bytes) -> Image.Image:
-    return Image.open(io.BytesIO(blob)).convert("RGB")
+    """The image, opened lazily: models/nst decodes it straight down to the size it works at (`imaging.shrink`)."""
+    try:
+        return Image.open(io.BytesIO(blob))
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"an input image cannot be read ({exc})") from exc
 
 
 def _reporter(listener: Listener) -> OnProgress:

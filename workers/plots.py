@@ -1,4 +1,4 @@
-"""Forecast plot as PNG bytes: the end of the history, the forecast with its 95% band, and the truth if known.
+"""Forecast plot as PNG bytes: the end of the history, the forecast with its bands, the truth if known, the model.
 
 Pure matplotlib (Agg) and numpy. The forecast job body draws it (in the worker, or in the CLI's local runs).
 """
@@ -6,7 +6,7 @@ Pure matplotlib (Agg) and numpy. The forecast job body draws it (in the worker, 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -26,25 +26,30 @@ def _as_2d(values: Sequence | np.ndarray | None, name: str) -> np.ndarray | None
     return arr
 
 
-def forecast_plot_png(
-    history: Sequence[Sequence[float]] | np.ndarray,
-    forecast: Sequence[Sequence[float]] | np.ndarray,
-    lower95: Sequence[Sequence[float]] | np.ndarray | None,
-    upper95: Sequence[Sequence[float]] | np.ndarray | None,
-    actual: Sequence[Sequence[float]] | np.ndarray | None,
+Rows = Sequence[Sequence[float]] | np.ndarray
+# Bands, widest first so the narrower one is drawn over it: (label, alpha).
+BANDS = (("95", 0.15), ("80", 0.32))
+
+
+def forecast_figure(
+    history: Rows,
+    forecast: Rows,
+    bands: Mapping[str, tuple[Rows, Rows]] | None,
+    actual: Rows | None,
     start: int,
-) -> bytes:
-    """Draw one panel per channel; the forecast covers steps ``start .. start+H-1``."""
-    hist = _as_2d(history, "history")
-    fc = _as_2d(forecast, "forecast")
+    model: str | None = None,
+) -> Figure:
+    """One panel per channel: history, the 95% and 80% bands, the forecast, and the actual values on top.
+
+    The forecast covers steps ``start .. start+H-1``; `bands` maps "80" / "95" to (lower, upper), each (H, C).
+    """
+    hist, fc, act = _as_2d(history, "history"), _as_2d(forecast, "forecast"), _as_2d(actual, "actual")
     if hist is None or fc is None:
         raise ValueError("history and forecast are required")
-    lo, hi, act = _as_2d(lower95, "lower95"), _as_2d(upper95, "upper95"), _as_2d(actual, "actual")
     horizon, channels = fc.shape
     # Show enough history to see a few periods, but keep the forecast readable.
     shown = hist[-max(3 * horizon, 200) :]
-    t_hist = np.arange(start - len(shown), start)
-    t_fc = np.arange(start, start + horizon)
+    t_hist, t_fc = np.arange(start - len(shown), start), np.arange(start, start + horizon)
     panels = min(channels, MAX_PANELS)
 
     fig = Figure(figsize=(9, 1.2 + 2.2 * panels), dpi=100)
@@ -52,22 +57,41 @@ def forecast_plot_png(
     axes = fig.subplots(panels, 1, sharex=True, squeeze=False)[:, 0]
     for c, ax in enumerate(axes):
         if shown.shape[1] > c and len(shown):
-            ax.plot(t_hist, shown[:, c], color="0.35", lw=1.0, label="history")
-        if lo is not None and hi is not None:
-            ax.fill_between(t_fc, lo[:, c], hi[:, c], color="tab:blue", alpha=0.2, lw=0, label="95% interval")
+            ax.plot(t_hist, shown[:, c], color="0.35", lw=1.0, label="history", zorder=2)
+        for label, alpha in BANDS:
+            if bands and label in bands:
+                lo, hi = (_as_2d(b, f"{label}% band") for b in bands[label])
+                assert lo is not None and hi is not None
+                ax.fill_between(t_fc, lo[:, c], hi[:, c], color="tab:blue", alpha=alpha, lw=0,
+                                label=f"{label}% interval", zorder=1)  # fmt: skip
+        ax.plot(t_fc, fc[:, c], color="tab:blue", lw=1.6, label="forecast", zorder=3)
         if act is not None:
-            ax.plot(t_fc[: min(len(act), horizon)], act[:horizon, c], color="tab:green", lw=1.2, label="actual")
-        ax.plot(t_fc, fc[:, c], color="tab:blue", lw=1.5, label="forecast")
+            # Above the forecast, dashed and dotted: where the two agree, the truth still shows.
+            n = min(len(act), horizon)
+            ax.plot(t_fc[:n], act[:n, c], color="tab:orange", lw=1.3, ls="--", marker="." if n <= 120 else None,
+                    markersize=4, label="actual", zorder=4)  # fmt: skip
         ax.axvline(start - 0.5, color="0.6", ls=":", lw=1)
         ax.set_ylabel(f"channel {c}")
         ax.grid(alpha=0.3)
-    axes[0].legend(loc="upper left", fontsize=8, ncol=4)
+    axes[0].legend(loc="upper left", fontsize=8, ncol=5)
     axes[-1].set_xlabel("step")
-    title = f"{horizon}-step forecast from step {start}"
+    title = f"{horizon}-step forecast from step {start}" + (f", model {model}" if model else "")
     if channels > panels:
         title += f" (first {panels} of {channels} channels)"
     fig.suptitle(title)
     fig.tight_layout()
+    return fig
+
+
+def forecast_plot_png(
+    history: Rows,
+    forecast: Rows,
+    bands: Mapping[str, tuple[Rows, Rows]] | None,
+    actual: Rows | None,
+    start: int,
+    model: str | None = None,
+) -> bytes:
+    """`forecast_figure` as PNG bytes."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    forecast_figure(history, forecast, bands, actual, start, model).savefig(buf, format="png")
     return buf.getvalue()

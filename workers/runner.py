@@ -2,8 +2,10 @@
 
 Tasks stay thin: they fetch inputs, call a job body (`workers/jobs.py`) with the `JobRun` as its listener,
 and hand the outputs to `JobRun.succeed`. Errors are sorted so that the user sees which kind it was:
-`model_error` (the inputs or numerics were bad), `time_limit`, `worker_lost` (the job kept killing its
-worker), or `internal_error`; a cancel (`models.progress.Canceled`) leaves the job `canceled`.
+`invalid_params` (a message the API would have refused), `model_error` (the inputs or numerics were bad),
+`time_limit`, `worker_lost` (the job kept killing its worker), or `internal_error` (a short message with an
+error id; the details are in the worker's log); a cancel (`models.progress.Canceled`) leaves the job
+`canceled`.
 
 A run holds the job's lease, renewed by a thread every heartbeat: a duplicate delivery of its message (Redis
 hands unacknowledged messages out again when a worker reconnects) is refused while the lease lives, and the
@@ -23,9 +25,11 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
+from app.logs import new_error_id
 from app.schemas import Job, WorkerInfo
 from app.settings import Settings
 from app.store import JobStore, StaleDelivery, TransitionError
+from app.validation import InvalidParams
 from models.progress import Canceled
 
 log = logging.getLogger("stylewave.worker")
@@ -111,8 +115,8 @@ def job_run(
     """Start the job (or yield None when it must not run) and turn every way out into a final status."""
     try:
         job = store.start(job_id, worker, delivery, settings.run_lease_ms, is_dead=_dead_sibling(worker))
-    except TransitionError as exc:
-        log.info("job skipped: %s", exc, extra={"job_id": job_id})
+    except TransitionError as exc:  # finished already (e.g. canceled while queued), requeued, or no such job
+        log.info("job skipped: %s", exc, extra={"job_id": job_id[:64]})
         yield None
         return
     if job.attempts > settings.max_attempts:
@@ -137,13 +141,19 @@ def job_run(
             log.info("job canceled", extra={"job_id": job_id})
     except SoftTimeLimitExceeded:
         _fail(store, job_id, "time_limit", _time_limit_message(settings), delivery)
+    except InvalidParams as exc:
+        log.warning("job refused: %s", exc, extra={"job_id": job_id})
+        _fail(store, job_id, "invalid_params", f"refused by the worker: {exc}", delivery)
     except (ValueError, ArithmeticError) as exc:
         # models/ raises ValueError for inputs it cannot use, FloatingPointError for a non-finite loss.
         log.warning("job failed: %s", exc, extra={"job_id": job_id})
         _fail(store, job_id, "model_error", str(exc), delivery)
-    except Exception as exc:
-        log.exception("job crashed", extra={"job_id": job_id})
-        _fail(store, job_id, "internal_error", f"{type(exc).__name__}: {exc}", delivery)
+    except Exception:
+        # The details (a traceback, perhaps paths or addresses) go to the log only; the user gets an id
+        # that finds them there.
+        error_id = new_error_id()
+        log.exception("job crashed (error id %s)", error_id, extra={"job_id": job_id})
+        _fail(store, job_id, "internal_error", f"internal error {error_id}; the worker's log has the details", delivery)
     finally:
         lease.set()
 

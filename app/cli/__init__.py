@@ -1,4 +1,4 @@
-"""The `stylewave` command: the processes (serve, api, worker) and the client commands (stylize, forecast).
+"""The `stylewave` command: the processes (serve, api, worker, webhooks) and the client commands (stylize, forecast).
 
 `processes.py` launches the service's parts; `stylize.py` and `forecast.py` are the client commands, which
 run a job on a server (`--server`) or in this process through `local.py`; `common.py` holds what they share.
@@ -22,6 +22,7 @@ cli = typer.Typer(
 cli.command()(processes.serve)
 cli.command()(processes.api)
 cli.command()(processes.worker)
+cli.command()(processes.webhooks)
 cli.command("stylize")(stylize.stylize)
 cli.command("forecast")(forecast.forecast)
 

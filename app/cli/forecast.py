@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +23,7 @@ from app.cli.common import (
     validated,
 )
 from app.client import Client
+from app.csv_series import CSVError, ParsedCSV, parse_csv
 from app.schemas import WaveForecastRequest
 
 # The original two-channel experiment (DESIGN.md): what `forecast` runs when given no waves or series.
@@ -52,7 +52,10 @@ def forecast(
     series: Annotated[Path | None, typer.Option(help="CSV file: one row per step, one column per channel")] = None,
     horizon: Annotated[int | None, typer.Option(help="Steps to forecast [default 23]")] = None,
     history: Annotated[int | None, typer.Option(help="Samples of the waves observed [default 3000]")] = None,
-    model: Annotated[str | None, typer.Option(help="lstm | auto | lstm-seed | persistence | ar | harmonic")] = None,
+    model: Annotated[str | None, typer.Option(help="auto | lstm | lstm-seed | persistence | ar | harmonic")] = None,
+    season_length: Annotated[
+        str | None, typer.Option(help="Seasonal periods in steps, e.g. 12 or 24,168 [default: detected]")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed")] = None,
     noise_std: Annotated[float | None, typer.Option(help="Noise added to generated waves")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the forecast JSON here")] = None,
@@ -61,7 +64,8 @@ def forecast(
     api_key: ApiKeyOpt = None,
 ) -> None:
     """Forecast waves N steps ahead (the original two-channel waves unless --waves or --series)."""
-    raw = _request_body(waves, series, {"horizon": horizon, "model": model, "seed": seed}, history, noise_std)
+    options = {"horizon": horizon, "model": model, "seed": seed, "season_length": season_length}
+    raw = _request_body(waves, series, options, history, noise_std)
     request = validated(WaveForecastRequest.model_validate, raw)
     with progress_bar("forecast") as show:
         if server is None:
@@ -88,8 +92,13 @@ def _request_body(
     """The request body from the options: a waves JSON file, a series CSV file, or the original waves."""
     if waves is not None and series is not None:
         fail("give either --waves or --series, not both", EXIT_BAD_INPUT)
+    body: dict[str, Any]
     if series is not None:
-        body: dict[str, Any] = {"series": _read_series(series)}
+        parsed = _read_series(series)
+        body = {"series": parsed.series}
+        horizon = options.get("horizon") or WaveForecastRequest.model_fields["horizon"].default
+        if parsed.timestamps is not None:  # the forecast's rows get the timestamps that follow the file's
+            body["timestamps"] = parsed.next_timestamps(int(horizon))
     elif waves is not None:
         body = _read_waves(waves)
     else:
@@ -112,21 +121,14 @@ def _read_waves(path: Path) -> dict[str, Any]:
     return body
 
 
-def _read_series(path: Path) -> list[list[float]]:
-    """Rows of channels from a CSV file, oldest first; a non-numeric first row is taken as a header."""
+def _read_series(path: Path) -> ParsedCSV:
+    """The CSV series, parsed as the API parses it (a header row; an optional ISO 8601 timestamp column)."""
     try:
-        rows = [r for r in csv.reader(path.read_text().splitlines()) if r and any(c.strip() for c in r)]
-    except (OSError, UnicodeDecodeError) as exc:
+        return parse_csv(path.read_bytes())
+    except OSError as exc:
         fail(f"--series: cannot read {path}: {exc}", EXIT_BAD_INPUT)
-    out: list[list[float]] = []
-    for i, row in enumerate(rows):
-        try:
-            out.append([float(c) for c in row])
-        except ValueError:
-            if i == 0:
-                continue  # header
-            fail(f"--series: line {i + 1} of {path} is not numeric: {','.join(row)}", EXIT_BAD_INPUT)
-    return out
+    except CSVError as exc:
+        fail(f"--series: {path}: {exc}", EXIT_BAD_INPUT)
 
 
 def _print_forecast(body: dict[str, Any]) -> None:
@@ -143,7 +145,8 @@ def _print_forecast(body: dict[str, Any]) -> None:
         out.print(f"forecast RMSE against the true waves: {metrics['forecast_rmse']:.4g}")
     steps = body.get("forecast", [])
     start = int(body.get("start", 0))
-    for i, row in enumerate(steps[:5]):
-        out.print(f"t={start + i}: " + ", ".join(f"{v:.4g}" for v in row))
+    labels = body.get("timestamps") or [f"t={start + i}" for i in range(len(steps))]
+    for label, row in zip(labels[:5], steps[:5], strict=False):
+        out.print(f"{label}: " + ", ".join(f"{v:.4g}" for v in row))
     if len(steps) > 5:
         out.print(f"... {len(steps) - 5} more steps (use -o OUT.json for all)")

@@ -1,4 +1,4 @@
-"""The commands that launch the service's processes: serve (all-in-one), api and worker."""
+"""The commands that launch the service's processes: serve (all-in-one), api, worker and webhooks."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def api(
     setup_logging()
     s = get_settings()
     uvicorn.run(
-        "app.main:create_app",
+        "app.main:create_server_app",
         factory=True,
         host=host or s.host,
         port=port or s.port,
@@ -72,3 +72,14 @@ def worker(
         os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // concurrency))
     sys.stdout.flush()
     os.execv(sys.executable, argv)
+
+
+def webhooks(
+    concurrency: Annotated[int, typer.Option(min=1, help="Deliveries in flight at once (threads)")] = 8,
+    name: Annotated[str, typer.Option(help="Celery node name")] = "webhooks@%h",
+) -> None:
+    """Run the webhook sender alone (the `webhooks` queue), beside the workers: for docker-compose."""
+    from app.queue import webhook_worker_argv
+
+    sys.stdout.flush()
+    os.execv(sys.executable, webhook_worker_argv(sys.executable, name=name, concurrency=concurrency))

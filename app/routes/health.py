@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import redis
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from app.deps import SettingsDep, StoreDep
+from app.deps import SettingsDep, StoreDep, get_caller
 from app.metrics import StoreCollector
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     """Liveness: the API process answers."""
     return {"status": "ok"}
 
@@ -34,9 +34,15 @@ def readyz(store: StoreDep, settings: SettingsDep) -> JSONResponse:
     return JSONResponse(body, 200 if ready else 503)
 
 
-@router.get("/metrics")
+async def metrics_access(request: Request, settings: SettingsDep) -> None:
+    """With API keys set, /metrics needs one too (401), unless STYLEWAVE_METRICS_PUBLIC=1."""
+    if settings.api_key_set and not settings.metrics_public:
+        await get_caller(request, settings)
+
+
+@router.get("/metrics", dependencies=[Depends(metrics_access)])
 def metrics(store: StoreDep) -> Response:
-    """Prometheus metrics."""
+    """Prometheus metrics (with API keys set: send one as a bearer token, or set STYLEWAVE_METRICS_PUBLIC=1)."""
     registry = CollectorRegistry()
     registry.register(StoreCollector(store))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

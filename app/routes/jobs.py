@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from app.deps import CallerDep, StoreDep
+from app.deps import CallerDep, JobIdDep, StoreDep
 from app.schemas import Job, JobKind, JobList, JobStatus
 from app.store import JobStore, TransitionError, valid_event_id
 
@@ -31,7 +31,7 @@ def list_jobs(store: StoreDep, owner: CallerDep, limit: int = 50) -> JobList:
 
 
 @router.get("/{job_id}", response_model=Job)
-async def read_job(job_id: str, store: StoreDep, owner: CallerDep) -> Response:
+async def read_job(job_id: JobIdDep, store: StoreDep, owner: CallerDep) -> Response:
     """The job record: status, progress, queue position, metrics, error, links."""
     # The hot path of every client's polling loop: on the event loop (asyncio Redis, no thread hop), and
     # serialised once, without a second validation pass.
@@ -54,7 +54,7 @@ SSE_PING_SECONDS = 15  # a comment line this often keeps proxies from closing a 
 
 @router.get("/{job_id}/events", response_class=EventSourceResponse, responses=EVENTS_DOC)
 async def job_events(
-    job_id: str,
+    job_id: JobIdDep,
     store: StoreDep,
     owner: CallerDep,
     last_event_id: Annotated[str | None, Header(description="Resume after this event id")] = None,
@@ -74,7 +74,7 @@ async def _sse(store: JobStore, job_id: str, last_id: str | None, owner: str) ->
 
 
 @router.delete("/{job_id}", response_model=Job)
-def cancel_job(job_id: str, store: StoreDep, owner: CallerDep) -> Job:
+def cancel_job(job_id: JobIdDep, store: StoreDep, owner: CallerDep) -> Job:
     """Cancel a queued or running job; a running style job stops within one iteration."""
     job = _own_job(store, owner, job_id)
     try:
@@ -84,7 +84,7 @@ def cancel_job(job_id: str, store: StoreDep, owner: CallerDep) -> Job:
 
 
 @router.get("/{job_id}/result", responses={**PNG, 200: {"content": {"image/png": {}, "application/json": {}}}})
-def read_result(job_id: str, store: StoreDep, owner: CallerDep) -> Response:
+def read_result(job_id: JobIdDep, store: StoreDep, owner: CallerDep) -> Response:
     """The result: a PNG for a style job, forecast JSON for a wave job."""
     job = _own_job(store, owner, job_id)
     if job.status is not JobStatus.succeeded:
@@ -97,7 +97,7 @@ def read_result(job_id: str, store: StoreDep, owner: CallerDep) -> Response:
 
 
 @router.get("/{job_id}/tiles/{index}", responses=PNG)
-def read_tile(job_id: str, index: int, store: StoreDep, owner: CallerDep) -> Response:
+def read_tile(job_id: JobIdDep, index: int, store: StoreDep, owner: CallerDep) -> Response:
     """One tile of a sweep's grid, by its position in `metrics.tiles` (0-based)."""
     job = _own_job(store, owner, job_id)
     if job.status is not JobStatus.succeeded:
@@ -109,7 +109,7 @@ def read_tile(job_id: str, index: int, store: StoreDep, owner: CallerDep) -> Res
 
 
 @router.get("/{job_id}/preview", responses={**PNG, 204: {"description": "No preview yet"}})
-def read_preview(job_id: str, store: StoreDep, owner: CallerDep) -> Response:
+def read_preview(job_id: JobIdDep, store: StoreDep, owner: CallerDep) -> Response:
     """The latest intermediate image of a style job; 204 until the first one exists."""
     job = _own_job(store, owner, job_id)
     if job.kind is not JobKind.style_transfer:
@@ -121,7 +121,7 @@ def read_preview(job_id: str, store: StoreDep, owner: CallerDep) -> Response:
 
 
 @router.get("/{job_id}/plot", responses=PNG)
-def read_plot(job_id: str, store: StoreDep, owner: CallerDep) -> Response:
+def read_plot(job_id: JobIdDep, store: StoreDep, owner: CallerDep) -> Response:
     """A PNG of a forecast against its history, and against the truth when it is known."""
     job = _own_job(store, owner, job_id)
     if job.kind is not JobKind.wave_forecast:

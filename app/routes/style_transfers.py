@@ -11,10 +11,9 @@ from app.images import ImageRejected, check_image
 from app.routes.submit import WEBHOOK_FIELDS, submit_job
 from app.schemas import Init, Job, JobKind, StyleTransferParams
 from app.settings import Settings
+from app.validation import Images, InvalidParams, check_style_fields, check_style_images
 
 router = APIRouter(prefix="/v1/style-transfers", tags=["style transfer"])
-
-MAX_STYLE_IMAGES = 8
 
 
 def _field_error(field: str, message: str, status: int = 422) -> HTTPException:
@@ -37,13 +36,12 @@ def create_style_transfer(
 ) -> Job:
     """Queue a style transfer (or content / style reconstruction, or dream) of the uploaded images."""
     styles = style or []
-    _check_fields(params, content, styles, settings)
-    inputs: dict[str, bytes] = {}
-    uploads = [("content", content)] if params.mode.needs_content and content is not None else []
-    if params.mode.needs_style or params.init is Init.style:
-        uploads += [(f"style{i}", f) for i, f in enumerate(styles)]
-    for name, upload in uploads:
-        inputs[name] = _read_image(upload, "content" if name == "content" else "style", settings)
+    try:
+        check_style_fields(params, settings, content is not None, len(styles))
+        inputs, sizes = _read_images(params, content, styles, settings)
+        check_style_images(params, settings, sizes)
+    except InvalidParams as exc:
+        raise _field_error(exc.field, exc.message, exc.status) from exc
     return submit_job(
         store=store,
         celery=celery,
@@ -57,33 +55,26 @@ def create_style_transfer(
     )
 
 
-def _check_fields(
+def _read_images(
     params: StyleTransferParams, content: UploadFile | None, styles: list[UploadFile], settings: Settings
-) -> None:
-    """What the schema alone cannot check: the files the mode needs, and this deployment's limits."""
-    if params.mode.needs_content and content is None:
-        raise _field_error("content", f"a content image is required for mode={params.mode}")
-    if params.mode.needs_style and not styles:
-        raise _field_error("style", f"at least one style image is required for mode={params.mode}")
-    if len(styles) > MAX_STYLE_IMAGES:
-        raise _field_error("style", f"at most {MAX_STYLE_IMAGES} style images")
-    if params.style_blend is not None and len(params.style_blend) != len(styles):
-        raise _field_error("style_blend", f"{len(params.style_blend)} weights for {len(styles)} style images")
-    if params.size > settings.max_size:
-        raise _field_error("size", f"size {params.size} exceeds the maximum of {settings.max_size}")
-    if params.iterations > settings.max_iterations:
-        raise _field_error("iterations", f"at most {settings.max_iterations} iterations")
-    if params.init is Init.content and not params.mode.needs_content:
-        raise _field_error("init", "init=content needs a content image")
-    if params.init is Init.style and not styles:
-        raise _field_error("init", "init=style needs a style image")
+) -> tuple[dict[str, bytes], Images]:
+    """The uploads the mode uses, by the names they are stored under, and their sizes from the headers."""
+    inputs: dict[str, bytes] = {}
+    content_size = None
+    if params.mode.needs_content and content is not None:
+        inputs["content"], content_size = _read_image(content, "content", settings)
+    style_sizes = []
+    if params.mode.needs_style or params.init is Init.style:
+        for i, upload in enumerate(styles):
+            inputs[f"style{i}"], size = _read_image(upload, "style", settings)
+            style_sizes.append(size)
+    return inputs, Images(content_size, style_sizes)
 
 
-def _read_image(upload: UploadFile, field: str, settings: Settings) -> bytes:
-    """The upload's bytes, refused (413/415/422 naming the field) unless they are an image within the limits."""
+def _read_image(upload: UploadFile, field: str, settings: Settings) -> tuple[bytes, tuple[int, int]]:
+    """The bytes and header size of an upload; 413/415/422 naming the field unless an image within the limits."""
     data = upload.file.read()
     try:
-        check_image(data, field, settings.max_image_pixels)
+        return data, check_image(data, field, settings.max_image_pixels)
     except ImageRejected as exc:
-        raise _field_error(exc.field, str(exc).split(": ", 1)[1], exc.status) from exc
-    return data
+        raise _field_error(exc.field, exc.message, exc.status) from exc

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-import time
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
+from starlette.concurrency import run_in_threadpool
 
+from app.csv_body import openapi_body
 from app.deps import CallerDep, CeleryDep, SettingsDep, StoreDep
 from app.routes.submit import WEBHOOK_FIELDS, submit_job
 from app.schemas import Job, JobKind, WaveForecastRequest
@@ -24,8 +25,14 @@ def prefer_wait(header: str | None) -> float:
     return min(float(match.group(1)), MAX_WAIT_SECONDS) if match else 0.0
 
 
-@router.post("", response_model=Job, status_code=202, responses={200: {"description": "Finished in time"}})
-def create_wave_forecast(
+@router.post(
+    "",
+    response_model=Job,
+    status_code=202,
+    responses={200: {"description": "Finished in time"}},
+    openapi_extra=openapi_body(),  # the CSV forms, which app.csv_body turns into this JSON body
+)
+async def create_wave_forecast(
     body: WaveForecastRequest,
     settings: SettingsDep,
     store: StoreDep,
@@ -35,7 +42,10 @@ def create_wave_forecast(
     prefer: Annotated[str | None, Header(description="`wait=N` (N <= 60): answer 200 if done in time")] = None,
 ) -> Job:
     """Queue a wave forecast; with `Prefer: wait=N`, wait up to N seconds for it to finish."""
-    job = submit_job(
+    # Submitting talks to Redis and the broker with blocking clients: on a thread, briefly. The wait is an
+    # await on the job's event stream, so a waiting request holds no thread (40 of them leave /healthz free).
+    job = await run_in_threadpool(
+        submit_job,
         store=store,
         celery=celery,
         settings=settings,
@@ -45,12 +55,12 @@ def create_wave_forecast(
         owner=owner,
         webhook=body,
     )
-    deadline = time.monotonic() + prefer_wait(prefer)
-    while time.monotonic() < deadline:
-        time.sleep(0.1)
-        current = store.get(job.id)
-        if current is not None and current.status.is_terminal:
-            response.status_code = 200
-            response.headers["Preference-Applied"] = "wait"
-            return current
-    return store.get(job.id) or job
+    wait = prefer_wait(prefer)
+    finished = await store.wait_finished(job.id, wait) if wait else None
+    if finished is not None:
+        response.status_code = 200
+        response.headers["Preference-Applied"] = "wait"
+        return finished
+    if wait:  # not finished in time: the record as it is now
+        return (await store.aget(job.id)) or job
+    return job

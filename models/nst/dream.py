@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from functools import partial
 
@@ -10,8 +11,8 @@ from PIL import Image
 
 from models.nst import imaging
 from models.nst.config import StyleConfig, StyleResult
-from models.nst.scales import scale_sizes, split_iterations
-from models.nst.vgg import VGG19Features, build_vgg
+from models.nst.scales import MIN_SCALE_SIZE, scale_sizes, split_iterations, step_costs
+from models.nst.vgg import VGG19Features, build_vgg, min_edge
 from models.progress import OnProgress, ShouldStop, Tracker
 
 OCTAVE_FACTOR = 1.4  # the classic DeepDream octave scale
@@ -49,11 +50,18 @@ def dream(
     layer = config.content_layers[0]
     vgg = build_vgg(layer, config.pooling, weights_path, device)
     generator = torch.Generator().manual_seed(config.seed if config.seed is not None else torch.seed())
-    base = imaging.to_tensor(content, device=device)  # (1, 3, H, W)
     out_size = imaging.fit_size(*content.size, config.size)
-    sizes = scale_sizes(config.size, config.scales, factor=OCTAVE_FACTOR)[-config.iterations :]
+    edge = min_edge(layer)
+    if min(out_size) < edge:
+        raise ValueError(f"size {config.size} gives a {out_size[0]}x{out_size[1]} output, but {layer} needs {edge} px")
+    # Octaves too small for the layer to see are skipped (a narrow image's short edge decides).
+    min_size = max(MIN_SCALE_SIZE, math.ceil(edge * max(out_size) / min(out_size)))
+    sizes = scale_sizes(config.size, config.scales, OCTAVE_FACTOR, min_size)[-config.iterations :]
     steps = split_iterations(config.iterations, len(sizes), final_share=1 / len(sizes))
-    tracker = Tracker(config.iterations, on_progress, should_stop, config.preview_every)
+    costs = step_costs(list(zip(sizes, steps, strict=True)))
+    tracker = Tracker(config.iterations, on_progress, should_stop, config.preview_every, costs)
+    tracker.check()
+    base = imaging.to_tensor(imaging.shrink(content, out_size), device=device)  # (1, 3, H, W), never the upload's size
     detail: torch.Tensor | None = None  # what the dream added at the previous octave
     x = base
     for longest, n_steps in zip(sizes, steps, strict=True):

@@ -23,6 +23,39 @@ def pixels_size(width: int, height: int, pixels: float) -> tuple[int, int]:
     return max(1, round(pixels / h)), h
 
 
+def at_least(size: tuple[int, int], edge: int) -> tuple[int, int]:
+    """`size` = (W, H), scaled up (aspect kept) until its short edge is at least `edge`."""
+    w, h = size
+    if min(w, h) >= edge:
+        return size
+    return (edge, max(edge, round(h * edge / w))) if w <= h else (max(edge, round(w * edge / h)), edge)
+
+
+def shrink(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """An RGB image no larger than `size` = (W, H), aspect kept, without holding the original as floats.
+
+    A JPEG is decoded at a reduced scale (`draft`: 1/2 to 1/8); other formats are decoded once, as 8-bit
+    pixels, reduced by an integer factor and resampled (Lanczos). So a 40-megapixel upload costs about its
+    8-bit pixels once, never a float tensor of its full size.
+    """
+    try:
+        return _shrink(image, size)
+    except (OSError, SyntaxError) as exc:  # what Pillow raises for a truncated or corrupt file
+        raise ValueError(f"an input image cannot be decoded ({exc})") from exc
+
+
+def _shrink(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    w, h = size
+    if image.width <= w and image.height <= h:
+        return image.convert("RGB")
+    image.draft("RGB", (w, h))  # JPEG only; a no-op for the other formats
+    if image.mode not in ("RGB", "RGBA", "L", "LA"):  # palette, 1-bit, 16-bit: Lanczos needs real channels
+        image = image.convert("RGB")
+    scale = min(w / image.width, h / image.height, 1.0)
+    out = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(out, Image.Resampling.LANCZOS, reducing_gap=3.0).convert("RGB")
+
+
 def to_tensor(
     image: Image.Image, size: tuple[int, int] | None = None, device: str | torch.device = "cpu"
 ) -> torch.Tensor:

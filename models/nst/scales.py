@@ -37,7 +37,20 @@ def split_iterations(total: int, scales: int, final_share: float = 0.5) -> list[
     return [*coarse, final]
 
 
-def plan(size: int, scales: int, iterations: int, final_share: float, factor: float = 2.0) -> list[tuple[int, int]]:
+def plan(
+    size: int, scales: int, iterations: int, final_share: float, factor: float = 2.0, min_size: int = MIN_SCALE_SIZE
+) -> list[tuple[int, int]]:
     """(longest edge, steps) per scale, coarse to fine; with fewer steps than scales the coarsest are dropped."""
-    sizes = scale_sizes(size, scales, factor)[-iterations:]
+    sizes = scale_sizes(size, scales, factor, max(min_size, MIN_SCALE_SIZE))[-iterations:]
     return list(zip(sizes, split_iterations(iterations, len(sizes), final_share), strict=True))
+
+
+def step_costs(schedule: list[tuple[int, int]]) -> list[float]:
+    """The relative cost of each step of a schedule of (longest edge, steps): its pixel count.
+
+    A step is one forward and backward pass through VGG, whose work grows with the pixels (the edge
+    squared, at a fixed aspect): a step at 512 px costs about 4 steps at 256 and 16 at 128. Progress
+    weighted by these costs is a fraction of the time, where counting steps would race through the cheap
+    coarse scales and crawl through the last one.
+    """
+    return [float(edge * edge) for edge, steps in schedule for _ in range(steps)]

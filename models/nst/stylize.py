@@ -20,8 +20,8 @@ from models.nst.dream import dream
 from models.nst.modes import Init, Mode
 from models.nst.objective import Variant, build_objective, needed_layers, variants
 from models.nst.optim import optimize
-from models.nst.scales import plan
-from models.nst.vgg import VGG19Features, build_vgg, deepest
+from models.nst.scales import plan, step_costs
+from models.nst.vgg import VGG19Features, build_vgg, deepest, min_edge
 from models.progress import OnProgress, ShouldStop, Tracker
 
 __all__ = ["StyleConfig", "StyleResult", "stylize", "prepare", "plan_scales", "run_chunk", "assemble"]
@@ -56,12 +56,13 @@ def stylize(
             content, config, device=dev, weights_path=weights_path, on_progress=on_progress, should_stop=should_stop
         )
     started = time.perf_counter()
-    prepared = prepare(config, content, styles, dev, weights_path)
-    schedule = plan_scales(config)
+    prepared = prepare(config, content, styles, dev, weights_path, should_stop)
+    schedule = plan_scales(config, prepared.out_size)
     batch = prepared.variants
     per_chunk = _chunk_size(len(batch), prepared.out_size, dev)
-    total = config.iterations * math.ceil(len(batch) / per_chunk)
-    tracker = Tracker(total, on_progress, should_stop, config.preview_every)
+    chunks = math.ceil(len(batch) / per_chunk)
+    total = config.iterations * chunks
+    tracker = Tracker(total, on_progress, should_stop, config.preview_every, step_costs(schedule) * chunks)
     results: list[torch.Tensor] = []
     fine_seconds = 0.0
     for start in range(0, len(batch), per_chunk):
@@ -92,23 +93,56 @@ def prepare(
     styles: list[Image.Image],
     device: str,
     weights_path: str | None,
+    should_stop: ShouldStop | None = None,
 ) -> Prepared:
-    """Seed, variants, output size, VGG truncated after the deepest layer needed, and the input tensors."""
+    """Seed, variants, output size, VGG truncated after the deepest layer needed, and the input tensors.
+
+    Each image is brought down to the largest size the run uses (`working_sizes`) before it becomes a
+    tensor, one at a time, and `should_stop` is polled between them: a large upload costs its 8-bit pixels
+    once, and a cancel is seen before the first iteration.
+    """
+    stop = Tracker(should_stop=should_stop)
     generator = torch.Generator().manual_seed(config.seed if config.seed is not None else torch.seed())
     batch = variants(config)
-    vgg = build_vgg(deepest(needed_layers(config, batch)), config.pooling, weights_path, device)
-    content_t = imaging.to_tensor(content, device=device) if content is not None else None  # (1, 3, H, W)
-    style_ts = [imaging.to_tensor(s, device=device) for s in styles]
+    out_size = _output_size(config, content, styles)
+    check_output_size(out_size, needed_layers(config, batch), config.size)
+    content_size, style_sizes = working_sizes(config, out_size, content, styles)
+    content_t = None
+    if content is not None:
+        stop.check()
+        content_t = imaging.to_tensor(imaging.shrink(content, content_size), device=device)  # (1, 3, H, W)
+    style_ts = []
+    for style, size in zip(styles, style_sizes, strict=True):
+        stop.check()
+        style_ts.append(imaging.to_tensor(imaging.shrink(style, size), device=device))  # (1, 3, H', W')
     if config.preserve_colors and content_t is not None:
         # Colour matching (Gatys et al. 2016): style images take the content's colour statistics first.
         style_ts = [imaging.match_colors(s, content_t) for s in style_ts]
-    out_size = _output_size(config, content, styles)
+    stop.check()
+    vgg = build_vgg(deepest(needed_layers(config, batch)), config.pooling, weights_path, device)
     return Prepared(config, device, generator, batch, out_size, vgg, content_t, style_ts)
 
 
-def plan_scales(config: StyleConfig) -> Schedule:
-    """(longest edge, steps) per scale; fewer steps than scales drops the coarsest."""
-    return plan(config.size, config.scales, config.iterations, config.final_share)
+def working_sizes(
+    config: StyleConfig, out_size: tuple[int, int], content: Image.Image | None, styles: list[Image.Image]
+) -> tuple[tuple[int, int], list[tuple[int, int]]]:
+    """The largest (W, H) each input is used at: the content at the output size, each style at `style_scale`
+    times the output's pixel count (`_scaled_inputs` at the finest scale); never more than the image has."""
+    content_size = out_size if content is not None else (0, 0)
+    style_px = out_size[0] * out_size[1] * config.style_scale**2
+    edge = min_edge(deepest([n for v in variants(config) for n in v.style_layers]))
+    style_sizes = [imaging.at_least(imaging.pixels_size(*s.size, style_px), edge) for s in styles]
+    return content_size, style_sizes
+
+
+def plan_scales(config: StyleConfig, out_size: tuple[int, int] | None = None) -> Schedule:
+    """(longest edge, steps) per scale; fewer steps than scales drops the coarsest, and so do scales whose
+    short edge is too small for the deepest layer the objective reads (given the output's aspect)."""
+    min_size = 0
+    if out_size is not None:
+        edge = min_edge(deepest(needed_layers(config, variants(config))))
+        min_size = math.ceil(edge * max(out_size) / min(out_size))
+    return plan(config.size, config.scales, config.iterations, config.final_share, min_size=min_size)
 
 
 def run_chunk(
@@ -163,6 +197,14 @@ def assemble(
     return StyleResult(imaging.grid(tiles, columns=columns), tiles, metrics)
 
 
+def check_output_size(out_size: tuple[int, int], layers: list[str], size: int) -> None:
+    """ValueError when the output's short edge is too small for the deepest layer read on it."""
+    layer = deepest(layers)
+    if min(out_size) < min_edge(layer):
+        w, h = out_size
+        raise ValueError(f"size {size} gives a {w}x{h} output, but layer {layer} needs {min_edge(layer)} px or more")
+
+
 def _output_size(config: StyleConfig, content: Image.Image | None, styles: list[Image.Image]) -> tuple[int, int]:
     """(W, H): the content's aspect, or the first style image's when there is no content image."""
     ref = content if content is not None and config.mode.needs_content else styles[0]
@@ -173,7 +215,10 @@ def _scaled_inputs(prepared: Prepared, size: tuple[int, int]) -> tuple[torch.Ten
     """The content at the scale's size, and the styles at `style_scale` times its pixel count."""
     content = imaging.resize(prepared.content, size) if prepared.content is not None else None
     style_px = size[0] * size[1] * prepared.config.style_scale**2
-    styles = [imaging.resize(s, imaging.pixels_size(s.shape[-1], s.shape[-2], style_px)) for s in prepared.styles]
+    # A small style_scale (or a narrow style image) must not shrink a style below what its deepest layer sees.
+    edge = min_edge(deepest([n for v in prepared.variants for n in v.style_layers]))
+    sizes = [imaging.at_least(imaging.pixels_size(s.shape[-1], s.shape[-2], style_px), edge) for s in prepared.styles]
+    styles = [imaging.resize(s, sz) for s, sz in zip(prepared.styles, sizes, strict=True)]
     return content, styles
 
 

@@ -163,6 +163,12 @@ def build_vgg(
     return model.eval()
 
 
+def min_edge(layer: str) -> int:
+    """The shortest image edge at which `layer` still has a pixel: 2 ** (the poolings before it)."""
+    check_layers([layer])
+    return 2 ** sum(1 for name in LAYERS[: LAYERS.index(layer) + 1] if name.startswith("pool"))
+
+
 def deepest(layers: list[str] | tuple[str, ...]) -> str:
     """The deepest of the given layer names."""
     check_layers(layers)

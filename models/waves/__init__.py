@@ -1,8 +1,11 @@
 """Wave forecasting: generated or observed multi-channel series, LSTMs on [x, x', x''] and baselines.
 
 Modules: `generator` (waves from sines and cosines), `features` ([x, x', x'']), `lstm` (our LSTM and the
-seed experiment's), `baselines` (persistence, AR, harmonic), `intervals` (prediction intervals) and
-`forecast` (backtest, choose, fit, intervals, metrics: `run_forecast`).
+seed experiment's), `baselines` (persistence, AR, harmonic), `classical` (exponential smoothing, Theta, AR,
+Holt-Winters, seasonal naive), `seasonality` (period detection, Fourier seasonal component), `members` (the
+hybrid's members and the seasonal views they share), `combine` (the backtest-weighted combination),
+`intervals` (conformal prediction intervals) and `forecast` (backtest, choose, fit, intervals, metrics:
+`run_forecast`).
 """
 
 from models.progress import Canceled, Progress
@@ -17,7 +20,7 @@ from models.waves.forecast import (
     run_forecast,
 )
 from models.waves.generator import ORIGINAL_WAVES, Term, Wave, generate
-from models.waves.intervals import prediction_intervals
+from models.waves.intervals import conformal_intervals
 
 __all__ = [
     "MAX_CHANNELS",
@@ -33,6 +36,6 @@ __all__ = [
     "features",
     "generate",
     "min_history",
-    "prediction_intervals",
+    "conformal_intervals",
     "run_forecast",
 ]

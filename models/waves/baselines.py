@@ -136,7 +136,9 @@ class _Normal:
         self.rhs = _tdot(self.design, x)  # (1 + 2F,)
 
     def rss(self) -> float:
-        coef = np.linalg.lstsq(self.gram, self.rhs, rcond=None)[0]
+        # A solve with a whisper of ridge, not lstsq's SVD: 10x faster, and this runs thousands of times per fit.
+        gram = self.gram + 1e-12 * np.trace(self.gram) / len(self.gram) * np.eye(len(self.gram))
+        coef = np.linalg.solve(gram, self.rhs)
         return max(self.xx - float(self.rhs @ coef), 0.0)
 
     def set_freq(self, i: int, f: float) -> None:

@@ -1,56 +1,55 @@
 """Forecast a multi-channel series N steps ahead, in named steps: backtest, choose, fit, intervals, metrics.
 
-The history is split into a training part and a held-out tail. Every model is fitted on the training part
-and scored on rolling origins inside the tail (`backtest`); `choose` picks the model, `fit_final` forecasts
-with it, and the backtest's residuals at each horizon step give the prediction intervals (`intervals.py`).
-Trained LSTMs are stored in an optional byte cache, so an identical request skips training.
+`backtest` fits every member of the hybrid forecaster (`combine.Combination`) on the start of the history and
+scores it at rolling origins over the end; `choose` weights the members per horizon bucket (or keeps the one
+model asked for); `fit_final` forecasts from the end of the series; `intervals` turns the backtest's errors
+into calibrated bands; `metrics` says which model ran, with which weights, and why.
+
+Any series of at least ``max(24, 2 * horizon)`` steps gets a forecast. The LSTM member needs a longer one
+(`combine.min_lstm_history`); below that, the default and ``lstm`` fall back to the classical members and the
+metrics say so. Trained networks are stored in an optional byte cache, so an identical request skips training.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
-from collections.abc import MutableMapping
-from dataclasses import dataclass, field
+from collections.abc import MutableMapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from models.progress import OnFraction, OnProgress, ShouldStop, Tracker
-from models.waves.baselines import BASELINES, Forecaster
-from models.waves.intervals import prediction_intervals
-from models.waves.lstm import LSTMConfig, LSTMForecaster, SeedConfig, SeedForecaster
-
-log = logging.getLogger(__name__)
+from models.waves.combine import Combination
+from models.waves.intervals import conformal_intervals
+from models.waves.lstm import SeedConfig, SeedForecaster
+from models.waves.members import Member, load_net_bytes, store_net_bytes
 
 MODELS = ("auto", "lstm", "lstm-seed", "persistence", "ar", "harmonic")
-AUTO_CANDIDATES = ("persistence", "ar", "harmonic", "lstm")
+DEFAULT_MODEL = "auto"
+MIN_HISTORY = 24
 MAX_HORIZON = 1000
 MAX_HISTORY = 20_000
 MAX_CHANNELS = 16
 MAX_SEED_STEPS = 100_000
+MAX_SEASON_LENGTHS = 3
 # Bumped whenever training changes, so that stale cached models are never reused.
-VERSION = "lstm-v4"
-
-_MIN_TRAIN_ORIGINS = 32  # distinct training windows, at the very least
-_MIN_BACKTEST, _MAX_BACKTEST = 16, 200  # rolling origins in the held-out tail
-_TO_TRAIN = {"lstm": ["lstm"], "auto": ["lstm"], "lstm-seed": ["lstm-seed"]}  # the networks each request trains
+VERSION = "hybrid-v1"
 
 
 @dataclass
 class ForecastResult:
     forecast: np.ndarray  # (H, C)
     intervals: dict[str, tuple[np.ndarray, np.ndarray]]  # {"80": (lo, hi), "95": (lo, hi)}, each (H, C)
-    model: str  # the model actually used ("auto" resolved)
-    metrics: dict  # JSON-ready: backtest scores of every model tried, timings, cache use
+    model: str  # the model that ran: the one asked for, or "auto" when it fell back (metrics say why)
+    metrics: dict  # JSON-ready: weights, backtest scores of every member, periods, timings, cache use
 
 
 def min_history(horizon: int) -> int:
-    """The shortest series any model accepts for this horizon: training windows plus the backtest tail."""
+    """The shortest series any model accepts for this horizon: max(24, 2 x horizon)."""
     _check_horizon(horizon)
-    train = LSTMConfig.window + 2 + horizon + _MIN_TRAIN_ORIGINS
-    return train + horizon + _MIN_BACKTEST - 1
+    return max(MIN_HISTORY, 2 * horizon)
 
 
 def _check_horizon(horizon: int) -> None:
@@ -60,12 +59,17 @@ def _check_horizon(horizon: int) -> None:
         raise ValueError(f"horizon must be between 1 and {MAX_HORIZON}, got {horizon}")
 
 
-def _validate(series: np.ndarray, horizon: int, model: str, lstm_seed_steps: int) -> np.ndarray:
-    _check_horizon(horizon)
+def _check_options(model: str, lstm_seed_steps: int, season_length: Sequence[float]) -> None:
     if model not in MODELS:
         raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
     if not 1 <= lstm_seed_steps <= MAX_SEED_STEPS:
         raise ValueError(f"lstm_seed_steps must be between 1 and {MAX_SEED_STEPS}, got {lstm_seed_steps}")
+    if len(season_length) > MAX_SEASON_LENGTHS or not all(np.isfinite(p) and p >= 2 for p in season_length):
+        raise ValueError(f"season_length must be up to {MAX_SEASON_LENGTHS} periods of at least 2 steps")
+
+
+def _validate(series: np.ndarray, horizon: int) -> np.ndarray:
+    _check_horizon(horizon)
     try:
         x = np.array(series, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -86,105 +90,53 @@ def _validate(series: np.ndarray, horizon: int, model: str, lstm_seed_steps: int
     return x
 
 
-def _backtest_origins(n: int, horizon: int) -> np.ndarray:
-    """Rolling origins in the tail: each forecasts series[o : o+H] from series[:o]; the first is the split."""
-    count = min(_MAX_BACKTEST, max(_MIN_BACKTEST, n // 10), n - min_history(horizon) + _MIN_BACKTEST)
-    split = n - horizon - count + 1
-    return np.arange(split, split + count)
+def _scale(x: np.ndarray) -> np.ndarray:
+    """Per channel, 1, or the largest magnitude when it is so large (or small) that squares would overflow."""
+    peak = np.abs(x).max(axis=0)
+    return np.where((peak > 1e50) | ((peak > 0) & (peak < 1e-50)), peak, 1.0)
 
 
-def cache_key(series: np.ndarray, horizon: int, model: str, seed: int, seed_steps: int = 0) -> str:
-    """Hash of everything that determines a trained model."""
+def cache_key(series: np.ndarray, horizon: int, model: str, seed: int, extra: str = "") -> str:
+    """Hash of everything that determines a trained network."""
     h = hashlib.sha256()
     data = np.ascontiguousarray(series, dtype=np.float64)
-    h.update(f"{VERSION}|{model}|{horizon}|{seed}|{seed_steps}|{data.shape}|".encode())
+    h.update(f"{VERSION}|{model}|{horizon}|{seed}|{extra}|{data.shape}|".encode())
     h.update(data.tobytes())
     return f"wave-model:{h.hexdigest()}"
-
-
-def _score(pred: np.ndarray, actual: np.ndarray) -> dict[str, float]:
-    err = pred - actual  # (O, H, C)
-    return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err)))}
-
-
-def _trained(
-    name: str,
-    train: np.ndarray,
-    key: str,
-    cache: MutableMapping[str, bytes] | None,
-    on_fraction: OnFraction,
-    horizon: int,
-    seed: int,
-    seed_steps: int,
-) -> tuple[LSTMForecaster | SeedForecaster, bool, float]:
-    """The LSTM for this request: from the cache when possible, else trained (and cached)."""
-    loader = LSTMForecaster if name == "lstm" else SeedForecaster
-    blob = None
-    if cache is not None:
-        try:
-            blob = cache.get(key)
-        except Exception:  # a broken cache must not fail the forecast, only slow it down
-            log.warning("model cache read failed", exc_info=True)
-    if blob is not None:
-        try:
-            return loader.from_bytes(blob), True, 0.0
-        except Exception:
-            log.warning("cached model unreadable, retraining", exc_info=True)
-    channels = train.shape[1]
-    model: LSTMForecaster | SeedForecaster
-    if name == "lstm":
-        batch = LSTMConfig.batch_for(channels, horizon)
-        model = LSTMForecaster(LSTMConfig(channels=channels, horizon=horizon, batch=batch, seed=seed))
-    else:
-        model = SeedForecaster(SeedConfig(channels=channels, ahead=horizon, steps=seed_steps, seed=seed))
-    start = time.perf_counter()
-    model.fit(train, on_fraction)
-    seconds = time.perf_counter() - start
-    if cache is not None:
-        try:
-            cache[key] = model.to_bytes()
-        except Exception:
-            log.warning("model cache write failed", exc_info=True)
-    return model, False, seconds
 
 
 def run_forecast(
     series: np.ndarray,
     horizon: int,
-    model: str = "lstm",
+    model: str = DEFAULT_MODEL,
     seed: int = 0,
     *,
+    season_length: Sequence[float] = (),
     cache: MutableMapping[str, bytes] | None = None,
     on_progress: OnProgress | None = None,
     should_stop: ShouldStop | None = None,
     lstm_seed_steps: int = 80_000,
 ) -> ForecastResult:
-    """Forecast steps T .. T+horizon-1 of a (T, C) series with ``model`` ("auto" picks by backtest RMSE)."""
+    """Forecast steps T .. T+horizon-1 of a (T, C) series with ``model`` ("auto": the backtest-weighted hybrid)."""
     started = time.perf_counter()
-    x = _validate(series, horizon, model, lstm_seed_steps)
+    x = _validate(series, horizon)
+    _check_options(model, lstm_seed_steps, season_length)
     tracker = Tracker(on_progress=on_progress, should_stop=should_stop)
-    tracker.report(0.0, "backtesting baselines")
-    bt = backtest(x, horizon, model, seed, lstm_seed_steps, cache, tracker)
-    chosen = choose(model, bt.scores)
-    tracker.report(0.95, f"forecasting with {chosen}")
-    final = fit_final(x, horizon, chosen, bt.fitted)  # (H, C)
-    intervals = prediction_intervals(final, bt.actual - bt.preds[chosen])
-    metrics = _metrics(model, chosen, bt, time.perf_counter() - started)
+    tracker.report(0.0, "backtesting")
+    scale = _scale(x)  # (C,)
+    x = x / scale
+    comb = backtest(x, horizon, model, seed, list(season_length), lstm_seed_steps, cache, tracker)
+    ran = choose(model, comb)
+    tracker.report(0.95, f"forecasting with {ran}")
+    final = fit_final(x, horizon, comb)  # (H, C)
+    bands = conformal_intervals(final, comb.actual - comb.backtest_forecast(), nonneg=x.min(axis=0) >= 0)
+    intervals = {label: (lo * scale, hi * scale) for label, (lo, hi) in bands.items()}
+    metrics = _metrics(model, ran, comb, time.perf_counter() - started)
+    if (scale != 1).any():
+        metrics["scaled_by"] = scale.tolist()  # the backtest errors are in these units
+    final = final * scale
     tracker.report(1.0, "done")
-    return ForecastResult(forecast=final, intervals=intervals, model=chosen, metrics=metrics)
-
-
-@dataclass
-class Backtest:
-    """Every candidate fitted on the training part and its forecasts at the rolling origins of the tail."""
-
-    origins: np.ndarray  # (O,); the first is the end of the training part
-    actual: np.ndarray  # (O, H, C)
-    fitted: dict[str, Forecaster] = field(default_factory=dict)
-    preds: dict[str, np.ndarray] = field(default_factory=dict)  # name -> backtest forecasts (O, H, C)
-    scores: dict[str, dict[str, float]] = field(default_factory=dict)  # name -> {"rmse", "mae"}
-    train_seconds: float = 0.0
-    cached: bool = False  # the LSTM came from the cache
+    return ForecastResult(forecast=final, intervals=intervals, model=ran, metrics=metrics)
 
 
 def backtest(
@@ -192,60 +144,95 @@ def backtest(
     horizon: int,
     model: str,
     seed: int,
+    hints: list[float],
     seed_steps: int,
     cache: MutableMapping[str, bytes] | None,
     tracker: Tracker,
-) -> Backtest:
-    """Fit the baselines (and the LSTM the request asks for) on the training part; score them on the tail."""
-    origins = _backtest_origins(len(x), horizon)
-    train = x[: int(origins[0])]
-    bt = Backtest(origins, actual=x[origins[:, None] + np.arange(horizon)])
-    for i, (name, cls) in enumerate(BASELINES.items()):
-        bt.fitted[name] = cls().fit(train)
-        bt.preds[name] = bt.fitted[name].predict_at(x, origins, horizon)
-        tracker.report(0.1 * (i + 1) / len(BASELINES), "backtesting baselines")
-    for name in _TO_TRAIN.get(model, []):
-        steps = seed_steps if name == "lstm-seed" else 0
-        key = cache_key(x, horizon, name, seed, steps)
-        phase = tracker.span(0.1, 0.9, f"training {name}")
-        net, bt.cached, bt.train_seconds = _trained(name, train, key, cache, phase, horizon, seed, steps)
-        bt.fitted[name] = net
-        tracker.report(0.9, "backtesting")
-        bt.preds[name] = net.predict_at(x, origins, horizon)
-    bt.scores = {name: _score(p, bt.actual) for name, p in bt.preds.items()}
-    return bt
+) -> Combination:
+    """Fit the members on the start of the history and score them at the backtest origins."""
+    only = {"auto": None, "persistence": "persistence", "ar": "ar", "harmonic": "harmonic"}.get(model, model)
+    comb = Combination(
+        horizon,
+        hints=hints,
+        use_lstm=model in ("auto", "lstm"),
+        only=only,
+        seed=seed,
+        cache=cache,
+        cache_key=cache_key(x, horizon, "lstm", seed),
+        on_fraction=tracker.span(0.3, 0.9, "training lstm"),
+        on_member=tracker.span(0.0, 0.3, "backtesting"),
+    )
+    if model == "lstm-seed":
+        cfg = SeedConfig(channels=x.shape[1], ahead=horizon, steps=seed_steps, seed=seed)
+        key = cache_key(x, horizon, "lstm-seed", seed, str(seed_steps))
+        member = SeedMember(cfg, cache, key, tracker.span(0.3, 0.9, "training lstm-seed"))
+        comb.extra = [Member("lstm-seed", lambda: member, lstm=True)]
+        comb.network = member
+    return comb.fit(x)
 
 
-def choose(model: str, scores: dict[str, dict[str, float]]) -> str:
-    """The model asked for, or for "auto" the candidate with the lowest backtest RMSE."""
-    if model != "auto":
+@dataclass
+class SeedMember:
+    """The seed experiment's LSTM as a member (raw series, batch 1, single steps), read from or stored in the cache."""
+
+    cfg: SeedConfig
+    cache: MutableMapping[str, bytes] | None
+    key: str
+    on_fraction: OnFraction
+    net: SeedForecaster | None = None
+    cached: bool = False
+    train_seconds: float = 0.0
+
+    def fit(self, train: np.ndarray) -> SeedMember:
+        blob = load_net_bytes(self.cache, self.key)
+        self.cached = blob is not None
+        if blob is not None:
+            self.net = SeedForecaster.from_bytes(blob)
+            return self
+        start = time.perf_counter()
+        self.net = SeedForecaster(self.cfg).fit(train, self.on_fraction)
+        self.train_seconds = time.perf_counter() - start
+        store_net_bytes(self.cache, self.key, self.net.to_bytes())
+        return self
+
+    def metrics(self) -> dict[str, Any]:
+        return {"train_seconds": round(self.train_seconds, 3), "model_cached": self.cached}
+
+    def predict_at(self, series: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+        assert self.net is not None, "fit first"
+        return self.net.predict_at(series, origins, horizon)
+
+
+def choose(model: str, comb: Combination) -> str:
+    """The model that runs: the one asked for, or "auto" when it could not run here (``comb.notes`` says why)."""
+    if model == "auto" or (comb.only is not None and comb.only in comb.names):
         return model
-    return min((m for m in AUTO_CANDIDATES if m in scores), key=lambda m: scores[m]["rmse"])
+    comb.notes.setdefault("model", f"{model} cannot run on this series; the classical combination ran instead")
+    return "auto"
 
 
-def fit_final(x: np.ndarray, horizon: int, chosen: str, fitted: dict[str, Forecaster]) -> np.ndarray:
-    """The forecast (H, C) from the end of the series; a baseline is refitted on all of it first."""
-    if chosen in BASELINES:  # cheap to refit on everything; the LSTMs keep the model that was scored
-        fitted[chosen] = BASELINES[chosen]().fit(x)
-    return fitted[chosen].predict_at(x, np.array([len(x)]), horizon)[0]  # (H, C)
+def fit_final(x: np.ndarray, horizon: int, comb: Combination) -> np.ndarray:
+    """The forecast (H, C) from the end of the series."""
+    return comb.predict_at(x, np.array([len(x)]), horizon)[0]
 
 
-def _metrics(model: str, chosen: str, bt: Backtest, seconds: float) -> dict[str, Any]:
-    """JSON-ready figures: the backtest scores of every model tried, timings, cache use."""
+def _metrics(model: str, ran: str, comb: Combination, seconds: float) -> dict[str, Any]:
+    """JSON-ready figures: the weights, every member's backtest score, the periods, timings, cache use."""
+    err = comb.actual - comb.backtest_forecast()  # (K, H, C)
     metrics: dict[str, Any] = {
-        "model": chosen,
+        "model": ran,
         "requested_model": model,
-        "backtest_rmse": bt.scores[chosen]["rmse"],
-        "backtest_mae": bt.scores[chosen]["mae"],
-        "backtest": bt.scores,
-        "backtest_origins": len(bt.origins),
-        "train_steps": int(bt.origins[0]),
-        "train_seconds": round(bt.train_seconds, 3),
-        "model_cached": bt.cached,
+        "weights": comb.weight_table(0) if comb.actual.shape[2] == 1 else comb.weight_tables(),
+        "season_lengths": [[round(p, 3) for p in ps] for ps in comb.periods],
+        "backtest_rmse": float(np.sqrt(np.mean(err**2))),
+        "backtest_mae": float(np.mean(np.abs(err))),
+        "backtest": comb.scores(),
+        "backtest_origins": len(comb.origins),
+        "train_steps": int(comb.origins[0]),
         "total_seconds": round(seconds, 3),
     }
-    lstm = bt.fitted.get("lstm")
-    if isinstance(lstm, LSTMForecaster):
-        # Whether the LSTM's correction on top of its linear highway passed validation (else highway only).
-        metrics["lstm_correction"] = bool(lstm.net.lstm_gate.item() > 0)
+    if comb.network is not None and comb.network.net is not None:
+        metrics.update(comb.network.metrics())
+    if comb.notes:
+        metrics["notes"] = dict(comb.notes)
     return metrics

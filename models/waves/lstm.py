@@ -53,6 +53,7 @@ class LSTMConfig:
     patch: int = 8
     highway: bool = True
     ridge: float = 1e-6
+    ridges: tuple[float, ...] = ()  # several: the highway's ridge is chosen on held-out windows
     hidden: int = 32
     batch: int = 128
     steps: int = 800
@@ -118,32 +119,59 @@ def highway_path(values: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor)
 
 
 def fit_highway(
-    values: np.ndarray, origins: np.ndarray, window: int, horizon: int, ridge: float, max_rows: int = 8192
+    values: np.ndarray,
+    origins: np.ndarray,
+    window: int,
+    horizon: int,
+    ridge: float,
+    max_rows: int = 8192,
+    ridges: tuple[float, ...] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Ridge least squares, per channel, of the path deltas on the window: weights (C, L, H), bias (C, H).
 
     At most ``max_rows`` evenly spaced origins are used: plenty for L + 1 unknowns, and it bounds memory and
-    time on long histories with long horizons.
+    time on long histories with long horizons. With several ``ridges``, each channel takes the one with the
+    lowest error on its latest fifth of origins when fitted on the rest (clean waves want almost none, short
+    noisy series much more), then is refitted on all origins.
     """
     if len(origins) > max_rows:
         origins = origins[np.linspace(0, len(origins) - 1, max_rows).round().astype(int)]
     channels = values.shape[1]
     weight, bias = np.zeros((channels, window, horizon)), np.zeros((channels, horizon))
     for c in range(channels):
-        x = values[:, c]
-        lagged = x[origins[:, None] + np.arange(-window, 0)]  # (N, L)
-        target = x[origins[:, None] + np.arange(horizon)] - x[origins - 1][:, None]  # (N, H)
-        # Relative to the last value (shift-invariant, like the targets); that column is identically zero,
-        # so the ones column takes its place as the intercept.
-        design = np.concatenate([lagged[:, :-1] - lagged[:, -1:], np.ones((len(origins), 1))], axis=1)  # (N, L)
-        # float64 products through torch on one thread (see single_thread): numpy's BLAS would spin on a busy box.
-        d = torch.as_tensor(design)
-        with single_thread():
-            gram, rhs = (d.T @ d).numpy(), (d.T @ torch.as_tensor(target)).numpy()  # (L, L), (L, H)
-        scale = np.trace(gram) / len(gram)
-        coef = np.linalg.solve(gram + ridge * scale * np.eye(len(gram)), rhs)  # (L, H)
+        design, target = _highway_rows(values[:, c], origins, window, horizon)
+        cut = len(origins) - max(1, len(origins) // 5) - horizon  # a gap of one horizon before the held-out rows
+        chosen = ridge
+        if len(ridges) > 1 and cut > window:
+            gram, rhs = _normal(design[:cut], target[:cut])
+            held = design[cut + horizon :], target[cut + horizon :]
+            errors = [np.mean((held[0] @ _solve(gram, rhs, r) - held[1]) ** 2) for r in ridges]
+            chosen = ridges[int(np.argmin(errors))]
+        coef = _solve(*_normal(design, target), chosen)  # (L, H)
         weight[c, :-1], bias[c] = coef[:-1], coef[-1]
     return weight, bias
+
+
+def _highway_rows(x: np.ndarray, origins: np.ndarray, window: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """The design (N, L) and the path-delta targets (N, H) of one channel."""
+    lagged = x[origins[:, None] + np.arange(-window, 0)]  # (N, L)
+    target = x[origins[:, None] + np.arange(horizon)] - x[origins - 1][:, None]  # (N, H)
+    # Relative to the last value (shift-invariant, like the targets); that column is identically zero,
+    # so the ones column takes its place as the intercept.
+    design = np.concatenate([lagged[:, :-1] - lagged[:, -1:], np.ones((len(origins), 1))], axis=1)  # (N, L)
+    return design, target
+
+
+def _normal(design: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """X'X and X'Y, as float64 products through torch on one thread (numpy's BLAS would spin on a busy box)."""
+    d = torch.as_tensor(design)
+    with single_thread():
+        return (d.T @ d).numpy(), (d.T @ torch.as_tensor(target)).numpy()  # (L, L), (L, H)
+
+
+def _solve(gram: np.ndarray, rhs: np.ndarray, ridge: float) -> np.ndarray:
+    scale = np.trace(gram) / len(gram)
+    return np.linalg.solve(gram + ridge * scale * np.eye(len(gram)), rhs)
 
 
 def _safe_std(x: np.ndarray) -> np.ndarray:
@@ -183,13 +211,18 @@ class LSTMForecaster:
             raise ValueError(f"training part of {len(train)} steps is too short for window + horizon")
         val_lo = hi + 1
         if cfg.highway:
-            weight, bias = fit_highway(xn.double().numpy(), np.arange(lo, hi + 1), cfg.window, cfg.horizon, cfg.ridge)
+            weight, bias = fit_highway(
+                xn.double().numpy(), np.arange(lo, hi + 1), cfg.window, cfg.horizon, cfg.ridge, ridges=cfg.ridges
+            )
             net.hw_weight.copy_(torch.as_tensor(weight))
             net.hw_bias.copy_(torch.as_tensor(bias))
             # The latest sixth of the windows, after a gap of one horizon, judges the LSTM's correction.
             n_val = (hi - lo + 1) // 6
             if n_val >= 16 and hi - n_val - cfg.horizon >= lo:
                 val_lo, hi = hi - n_val + 1, hi - n_val - cfg.horizon
+            else:  # too few windows to judge the correction: the highway alone, which cannot overfit as much
+                net.lstm_gate.fill_(0.0)
+                return
         loss = self._train(fn, xn, lo, hi, on_fraction)
         if val_lo <= len(train) - cfg.horizon:
             # At most 512 evenly spaced windows: enough to judge, and bounded memory at long horizons.

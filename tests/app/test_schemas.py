@@ -41,7 +41,30 @@ def test_min_history_matches_the_forecaster(horizon: int) -> None:
     assert schemas.min_history(horizon) == forecast.min_history(horizon)
 
 
+@pytest.mark.parametrize("horizon", [1, 12, 24, 500])
+def test_a_series_of_max_24_or_2_horizons_is_enough_and_the_422_says_so(horizon: int) -> None:
+    need = max(24, 2 * horizon)
+    schemas.WaveForecastRequest.model_validate({"series": [[1.0]] * need, "horizon": horizon})
+    with pytest.raises(ValidationError, match=f"at least {need} samples"):
+        schemas.WaveForecastRequest.model_validate({"series": [[1.0]] * (need - 1), "horizon": horizon})
+
+
+def test_season_length_and_timestamps() -> None:
+    base = {"series": [[1.0]] * 48, "horizon": 2}
+    for given, expected in ((12, [12.0]), ("24, 168", [24.0, 168.0]), ([7, "30.4"], [7.0, 30.4]), (None, None)):
+        assert schemas.WaveForecastRequest.model_validate({**base, "season_length": given}).season_length == expected
+    for bad in (1, "0,12", [2, 3, 4, 5], "x"):
+        with pytest.raises(ValidationError, match="season_length"):
+            schemas.WaveForecastRequest.model_validate({**base, "season_length": bad})
+    ok = schemas.WaveForecastRequest.model_validate({**base, "timestamps": ["2024-01", "2024-02"]})
+    assert ok.timestamps == ["2024-01", "2024-02"] and ok.model == "auto"
+    with pytest.raises(ValidationError, match="timestamps"):
+        schemas.WaveForecastRequest.model_validate({**base, "timestamps": ["2024-01"]})
+
+
 def test_limits_are_within_the_models_limits() -> None:
+    assert schemas.MAX_SEASON_LENGTHS == forecast.MAX_SEASON_LENGTHS
+    assert list(get_args(schemas.ForecastModel)) == list(forecast.MODELS)
     assert schemas.MAX_HORIZON <= forecast.MAX_HORIZON
     assert schemas.MAX_HISTORY <= forecast.MAX_HISTORY
     assert schemas.MAX_CHANNELS <= forecast.MAX_CHANNELS

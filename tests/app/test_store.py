@@ -12,7 +12,7 @@ import pytest
 
 from app.embedded import shutdown, start_redis
 from app.schemas import JobKind, JobStatus, WorkerInfo
-from app.store import JobEvent, JobStore, TransitionError
+from app.store import JobEvent, JobStore, QueueFull, TransitionError, UnknownJob
 
 ME = WorkerInfo(host="test", pid=1)
 
@@ -104,13 +104,75 @@ def test_heartbeats_and_stats(store: JobStore) -> None:
     assert durations["wave_forecast"]["+Inf"] == 1
 
 
-def test_model_cache_mapping(store: JobStore) -> None:
-    cache = store.model_cache()
+def test_model_cache_mapping_is_per_owner(store: JobStore) -> None:
+    cache = store.model_cache("alice")
     cache["k"] = b"weights"
     assert cache["k"] == b"weights" and "k" in cache and list(cache) == ["k"]
+    assert "k" not in store.model_cache("bob") and list(store.model_cache("bob")) == []
     del cache["k"]
     with pytest.raises(KeyError):
         cache["k"]
+
+
+def test_the_queue_and_each_owners_share_of_it_are_enforced_at_creation(store: JobStore) -> None:
+    for _ in range(2):
+        store.create(JobKind.style_transfer, {}, "a", limits=(3, 2))
+    with pytest.raises(QueueFull) as a_full:
+        store.create(JobKind.wave_forecast, {}, "a", limits=(3, 2))
+    assert a_full.value.per_owner
+    b = store.create(JobKind.wave_forecast, {}, "b", limits=(3, 2))  # another key still gets in
+    with pytest.raises(QueueFull) as all_full:
+        store.create(JobKind.wave_forecast, {}, "c", limits=(3, 2))
+    assert not all_full.value.per_owner
+    store.start(b.id, ME)  # a job that leaves the queue frees its owner's slot
+    assert (store.queued_count("b"), store.queued_count("a"), store.queued_count()) == (0, 2, 2)
+    store.create(JobKind.wave_forecast, {}, "c", limits=(3, 2))
+
+
+def test_an_open_service_has_one_owner_and_no_per_owner_share(store: JobStore) -> None:
+    for _ in range(3):
+        store.create(JobKind.wave_forecast, {}, "public", limits=(3, 1))
+    with pytest.raises(QueueFull):
+        store.create(JobKind.wave_forecast, {}, "public", limits=(3, 1))
+
+
+@pytest.mark.parametrize("finish", ["succeed", "fail", "cancel", "cancel_queued"])
+def test_inputs_are_deleted_when_the_job_finishes(store: JobStore, finish: str) -> None:
+    job = store.create(JobKind.style_transfer, {}, "a", {"content": b"c" * 1000, "style0": b"s"})
+    assert store.input_names(job.id) == ["content", "style0"]
+    if finish != "cancel_queued":
+        store.start(job.id, ME)
+    if finish == "succeed":
+        store.succeed(job.id, {}, {"result": b"png"})
+    elif finish == "fail":
+        store.fail(job.id, "model_error", "bad")
+    else:
+        store.cancel(job.id)
+    assert store.input(job.id, "content") is None and store.input(job.id, "style0") is None
+    assert store.input_names(job.id) == []
+    assert store.r.exists(f"sw:job:{job.id}") == 1
+
+
+def test_a_redelivered_running_job_keeps_its_inputs(store: JobStore) -> None:
+    job = store.create(JobKind.style_transfer, {}, "a", {"content": b"c"})
+    store.start(job.id, ME)
+    store.start(job.id, ME, is_dead=lambda w: True)  # its first run died: delivered again
+    assert store.input(job.id, "content") == b"c"
+
+
+def test_ids_that_are_not_job_ids_never_reach_a_key(store: JobStore) -> None:
+    job = store.create(JobKind.wave_forecast, {}, "a")
+    for bad in (f"{job.id}:result", job.id.upper(), job.id[:-1], "../x", ""):
+        assert store.get(bad) is None
+        with pytest.raises(UnknownJob):
+            store.cancel(bad)
+        with pytest.raises(UnknownJob):
+            store.start(bad, ME)
+
+
+def test_memory_reports_use_and_limit(store: JobStore) -> None:
+    used, limit = store.memory()
+    assert used > 0 and limit >= 0
 
 
 def test_expired_records_leave_the_owner_index(store: JobStore) -> None:

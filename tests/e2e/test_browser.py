@@ -348,3 +348,24 @@ def _tab_order(page: Any) -> None:
         if len(order) == len(wanted):
             break
     assert order == wanted
+
+
+def test_the_api_docs_work_offline_under_the_sites_csp(browser: Any, request: pytest.FixtureRequest) -> None:
+    """/docs renders every operation from files the service ships: no other host, no CSP violation."""
+    stack = request.getfixturevalue("service")
+    context = browser.new_context()
+    pg = context.new_page()
+    problems: list[str] = []
+    hosts: set[str] = set()
+    pg.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    pg.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
+    pg.on("request", lambda req: hosts.add(req.url.split("/")[2]))
+    pg.set_default_timeout(30_000)
+    response = pg.goto(stack.url + "/docs")
+    assert response is not None and "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    pg.wait_for_function("document.querySelectorAll('.opblock').length >= 10")  # every operation is listed
+    pg.locator(".opblock-summary-path[data-path='/v1/wave-forecasts']").click()  # expands, renders the schema
+    pg.wait_for_selector(".opblock-body .model-example")
+    context.close()
+    assert problems == [], problems
+    assert hosts == {stack.url.split("/")[2]}, hosts

@@ -90,6 +90,14 @@ def test_forecast_on_the_server(tmp_path: Path, service: Stack) -> None:
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_forecast_of_a_csv_with_timestamps_locally(tmp_path: Path) -> None:
+    rows = [f"2024-01-{d:02d},{10 + d % 7}" for d in range(1, 31)]
+    (tmp_path / "daily.csv").write_text("day,visits\n" + "\n".join(rows) + "\n")
+    r = stylewave("forecast", "--series", "daily.csv", "--horizon", "3", "--model", "persistence", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "2024-01-31: 12" in r.stdout and "2024-02-02: 12" in r.stdout  # the rows carry timestamps, not t=N
+
+
 def test_forecast_help() -> None:
     r = stylewave("forecast", "--help", cwd=REPO, timeout=60)
     assert r.returncode == 0, r.stderr
@@ -102,7 +110,7 @@ def test_bad_input_fails_cleanly(images: Path, service: Stack) -> None:
     _assert_clean_failure(stylewave("stylize", "c.png", "s.png", "-o", "o.png", "--size", "5", cwd=images), 2, "size")
     _assert_clean_failure(stylewave("forecast", "--horizon", "0", cwd=images), 2, "horizon")
     (images / "bad.csv").write_text("a,b\n1,2\n3,x\n")
-    _assert_clean_failure(stylewave("forecast", "--series", "bad.csv", cwd=images), 2, "line 3")
+    _assert_clean_failure(stylewave("forecast", "--series", "bad.csv", cwd=images), 2, "row 3", "column 'b'")
     # Refused by the server (the server's own limit), and a server that is not there.
     r = stylewave(
         "stylize", "c.png", "s.png", "-o", "o.png", "--iterations", "999999999", "--server", service.url, cwd=images

@@ -80,6 +80,7 @@ def test_compose_file_contents() -> None:
     assert [default(str(p)) for p in api["ports"]] == ["127.0.0.1:8000:8000"]
     assert default(api["build"]["args"]["PYTHON_IMAGE"]) == "python:3.11-slim"
     assert api["command"] == "stylewave api --host 0.0.0.0" and worker["command"] == "stylewave worker"
+    assert services["webhooks"]["command"] == "stylewave webhooks"
     for svc in (api, worker):
         assert svc["depends_on"]["redis"]["condition"] == "service_healthy"
         assert svc["environment"]["STYLEWAVE_REDIS_URL"] == "redis://redis:6379/0"

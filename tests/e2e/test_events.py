@@ -161,3 +161,19 @@ def test_a_client_that_goes_away_leaves_no_reader(content_png: bytes, style_png:
             assert _blocked_readers(no_worker) == 0, "a follower kept reading after its client left"
     finally:
         no_worker.stop()
+
+
+def test_the_polling_fast_path_answers_as_the_route_does(keyed: Stack, content_png: bytes, style_png: bytes) -> None:
+    """`GET /v1/jobs/{id}` skips the framework (app/fastpath.py); with a query string it does not: same answers."""
+    with httpx.Client(base_url=keyed.url, timeout=30) as c:
+        job_id = submit_style(c, content_png, style_png, iterations=5, headers=KEY_A)
+        with httpx.Client(base_url=keyed.url, headers=KEY_A, timeout=30) as owner:
+            wait_for(owner, job_id, {"succeeded"})
+        cases = [(job_id, KEY_A), (job_id, KEY_B), (job_id, {}), ("0" * 32, KEY_A), (job_id, {"Authorization": "x"})]
+        for path_id, headers in cases:
+            fast = c.get(f"/v1/jobs/{path_id}", headers=headers)
+            route = c.get(f"/v1/jobs/{path_id}?via=route", headers=headers)
+            assert (fast.status_code, fast.json()) == (route.status_code, route.json()), (path_id, headers)
+            assert fast.headers["content-type"] == route.headers["content-type"] == "application/json"
+            assert fast.headers.get("www-authenticate") == route.headers.get("www-authenticate")
+        assert [c.get(f"/v1/jobs/{i}", headers=h).status_code for i, h in cases] == [200, 404, 401, 404, 401]

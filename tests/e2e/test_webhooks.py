@@ -88,6 +88,7 @@ def test_a_receiver_gets_start_then_completed_signed(
         data = {"size": "32", "iterations": "30", "webhook": receiver.url}
         job = c.post("/v1/style-transfers", files=files, data=data).json()
         assert job["webhook"] == receiver.url and "webhook" not in job["params"]
+        assert job["links"]["events"] == f"/v1/jobs/{job['id']}/events"
         receiver.wait(lambda r: "completed" in r.events())
         secret = c.get("/v1/webhooks/secret").json()["secret"]
         record = wait_for(c, job["id"], {"succeeded"})

@@ -45,3 +45,23 @@ def test_should_stop_raises_canceled_before_the_next_step_or_report() -> None:
         tracker.check()
     with pytest.raises(Canceled):
         tracker.span(0.0, 1.0, "training")(0.3)
+
+
+def test_weighted_steps_report_the_share_of_the_work() -> None:
+    """The default job's plan: 56 steps at 128 px, 56 at 256, 38 at 512 (StyleConfig's final_share 0.25)."""
+    from models.nst.scales import plan, step_costs
+
+    schedule = plan(512, 3, 150, 0.25)
+    assert schedule == [(128, 56), (256, 56), (512, 38)]
+    seen: list[Progress] = []
+    tracker = Tracker(150, seen.append, step_costs=step_costs(schedule))
+    for _ in range(150):
+        tracker.done({})
+    coarse = schedule[0][1] + schedule[1][1]
+    # Three quarters of the steps are done after the two coarse scales, but only a third of the work.
+    work = (schedule[0][0] ** 2 * schedule[0][1] + schedule[1][0] ** 2 * schedule[1][1]) / sum(
+        e * e * n for e, n in schedule
+    )
+    assert seen[coarse - 1].fraction == pytest.approx(work) and 0.3 < work < 0.33
+    assert seen[-1].fraction == 1.0
+    assert all(a.fraction < b.fraction for a, b in zip(seen, seen[1:], strict=False))

@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import io
+import re
 import subprocess
 import time
 
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
+from PIL import Image
 
 from app.schemas import Job, JobKind, JobStatus, WorkerInfo
 from app.settings import Settings
 from app.store import JobStore
+from app.validation import validate_style_request
 from models.progress import Tracker
 from workers.runner import JobRun, job_run
 
 WORKER = WorkerInfo(host="test-host", pid=4242)
+
+
+def _png(size: tuple[int, int]) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+PNG_16 = _png((16, 16))
 
 
 def settings(**overrides: object) -> Settings:
@@ -65,12 +78,34 @@ def test_bad_inputs_and_numerics_are_model_errors(store: JobStore, error: Except
     assert (job.error.code, job.error.message) == ("model_error", str(error))
 
 
-def test_anything_else_is_an_internal_error(store: JobStore) -> None:
+def test_anything_else_is_an_internal_error_with_an_id_and_the_details_only_in_the_log(
+    store: JobStore, caplog: pytest.LogCaptureFixture
+) -> None:
     job_id = new_job(store)
     with job_run(store, settings(), job_id, WORKER):
-        {}["missing"]  # noqa: B018 - a bug in the job's own code
+        {}["secret-looking-detail"]  # noqa: B018 - a bug in the job's own code
     job = finished(store, job_id)
-    assert job.error is not None and (job.error.code, job.error.message) == ("internal_error", "KeyError: 'missing'")
+    assert job.error is not None and job.error.code == "internal_error"
+    assert "secret-looking-detail" not in job.error.message and "KeyError" not in job.error.message
+    error_id = re.search(r"err_[0-9a-f]{12}", job.error.message)
+    assert error_id is not None, job.error.message
+    logged = [r for r in caplog.records if error_id.group(0) in r.getMessage()]
+    assert logged and logged[0].exc_info is not None and "secret-looking-detail" in str(logged[0].exc_info[1])
+
+
+def test_a_refused_message_fails_the_job_with_invalid_params(store: JobStore) -> None:
+    job_id = new_job(store)
+    with job_run(store, settings(), job_id, WORKER):
+        validate_style_request({"iterations": 20_000, "mode": "style"}, settings(), None, [PNG_16])
+    job = finished(store, job_id)
+    assert job.status is JobStatus.failed and job.error is not None
+    assert job.error.code == "invalid_params" and "iterations" in job.error.message
+
+
+def test_a_message_for_an_unknown_or_malformed_id_runs_nothing(store: JobStore) -> None:
+    for job_id in ("0" * 32, "not-an-id", f"{new_job(store)}:result"):
+        with job_run(store, settings(), job_id, WORKER) as run:
+            assert run is None
 
 
 def test_the_time_limit_stops_the_algorithm_and_fails_the_job(store: JobStore) -> None:

@@ -289,3 +289,48 @@ def test_dream_returns_an_amplified_image() -> None:
     assert grey_corr(result.image, content) > 0.3
     with pytest.raises(Canceled):
         run(content, [], cfg, should_stop=lambda: True)
+
+
+def _lazy_png(image: Image.Image) -> Image.Image:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return Image.open(io.BytesIO(buf.getvalue()))  # not decoded yet, as the worker hands it over
+
+
+def test_large_inputs_are_decoded_straight_to_the_working_size() -> None:
+    from models.nst import imaging
+    from models.nst.stylize import prepare
+
+    content = _lazy_png(content_image(1600, 1200))
+    styles = [_lazy_png(style_image(1200, 1200)), _lazy_png(style_image(300, 20))]
+    prepared = prepare(StyleConfig(size=32), content, styles, "cpu", None)
+    assert prepared.out_size == (32, 24)
+    assert prepared.content is not None and tuple(prepared.content.shape[-2:]) == (24, 32)
+    h, w = prepared.styles[0].shape[-2:]
+    assert abs(h * w - 32 * 24) < 40 and abs(h - w) <= 1  # the output's pixel count (style_scale 1), square
+    assert min(prepared.styles[1].shape[-2:]) >= 16  # a narrow style is kept wide enough for conv5_1
+    jpeg = io.BytesIO()
+    content_image(1600, 1200).save(jpeg, format="JPEG")
+    drafted = Image.open(io.BytesIO(jpeg.getvalue()))
+    assert imaging.shrink(drafted, (40, 30)).size == (40, 30)
+    assert drafted.size[0] <= 1600 // 8 * 2  # JPEG decoded at a reduced scale (draft), not at full size
+
+
+def test_a_cancel_is_seen_while_the_inputs_are_prepared() -> None:
+    from models.nst.stylize import prepare
+
+    asked = []
+
+    def stop() -> bool:
+        asked.append(True)
+        return len(asked) >= 2  # after the content image, before the first style
+
+    with pytest.raises(Canceled):
+        prepare(StyleConfig(size=32), _lazy_png(content_image()), [_lazy_png(style_image())] * 3, "cpu", None, stop)
+
+
+def test_too_small_an_output_for_the_layers_is_a_clear_error_and_narrow_scales_are_skipped() -> None:
+    with pytest.raises(ValueError, match="conv5_1 needs 16 px"):
+        run(content_image(64, 48), [style_image()], StyleConfig(size=16, iterations=2))
+    out = run(content_image(200, 40), [style_image()], StyleConfig(size=80, iterations=4, scales=3))
+    assert out.image.size == (80, 16)
