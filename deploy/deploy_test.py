@@ -44,6 +44,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 # Bound on the time from a worker's loss to its job's requeue (README, "Deployment"): the goal of 60 s.
 REQUEUE_BOUND_SECONDS = 60.0
+IMAGE = "stylewave:deploy-test"
 WAVES = [
     {"offset": 5, "terms": [{"fn": "sin", "amplitude": 5, "period": 300, "phase": 0.2},
                             {"fn": "cos", "amplitude": 10, "period": 200, "phase": 0.7}]},
@@ -184,7 +185,7 @@ class Stack:
         self.url = f"http://127.0.0.1:{self.port}"
         self.cmd = ["docker", "compose"] if _compose_v2() else ["docker-compose"]
         self.env = dict(os.environ, PYTHON_IMAGE=python_image, REDIS_IMAGE=redis_image,
-                        STYLEWAVE_IMAGE="stylewave:deploy-test", STYLEWAVE_PUBLISH=f"127.0.0.1:{self.port}",
+                        STYLEWAVE_IMAGE=IMAGE, STYLEWAVE_PUBLISH=f"127.0.0.1:{self.port}",
                         STYLEWAVE_API_KEYS="")  # fmt: skip
         self.logs: list[str] = []  # worker logs of containers that are gone
 
@@ -427,6 +428,20 @@ def images(engine: Engine) -> tuple[str, str]:
     return python_image, redis_image
 
 
+def dangling_images() -> set[str]:
+    r = run(["docker", "images", "-q", "--no-trunc", "--filter", "dangling=true"], capture=True, check=False)
+    return set(r.stdout.split())
+
+
+def remove_built_images(dangling_before: set[str]) -> None:
+    """Remove the project image and the build stage's leftovers (about 15 GB together); the base images
+    stay, so that the next run skips debootstrap. DEPLOY_TEST_KEEP_IMAGE=1 keeps them all (a faster rebuild)."""
+    if os.environ.get("DEPLOY_TEST_KEEP_IMAGE") == "1":
+        return
+    leftovers = sorted(dangling_images() - dangling_before)
+    run(["docker", "rmi", "-f", IMAGE, *leftovers], capture=True, check=False)
+
+
 def main() -> int:
     started = time.monotonic()
     engine = Engine()
@@ -437,10 +452,12 @@ def main() -> int:
         return 1 if required else 0
     stack: Stack | None = None
     workdir: Path | None = None
+    dangling_before: set[str] | None = None
     ok = False
     try:
         with step("Docker engine"):
             engine.ensure()
+        dangling_before = dangling_images()
         with step("base images"):
             python_image, redis_image = images(engine)
         with step("wheelhouse"):
@@ -449,7 +466,7 @@ def main() -> int:
         stack = Stack(python_image, redis_image, workdir)
         with step("image build"):
             stack.compose("build", "--force-rm", "api")
-            size = json.loads(run(["docker", "image", "inspect", "stylewave:deploy-test"], capture=True).stdout)[0]
+            size = json.loads(run(["docker", "image", "inspect", IMAGE], capture=True).stdout)[0]
             figures["image size (GB)"] = round(size["Size"] / 1e9, 2)
         api = Api(stack.url)
         with step("up and /readyz"):
@@ -478,6 +495,8 @@ def main() -> int:
             if left:
                 ok = False
                 log(f"left behind: {left}")
+        if dangling_before is not None:
+            remove_built_images(dangling_before)
         engine.stop()
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
