@@ -489,19 +489,7 @@ class JobStore:
                     mutate(job)
                     inputs = pipe.lrange(self._key(job_id, "inputs"), 0, -1) if job.status.is_terminal else []
                     pipe.multi()
-                    if job.status.is_terminal:
-                        job.finished_at = time.time()
-                        pipe.set(key, self._dump(job), ex=self.ttl)
-                        self._count_finish(pipe, job)
-                        # A finished job's inputs are of no more use: free the memory now, not after the TTL.
-                        pipe.delete(
-                            self._key(job_id, "inputs"), *(self._key(job_id, f"in:{n.decode()}") for n in inputs)
-                        )
-                    else:
-                        if job.status is not before:
-                            pipe.hincrby(f"{PREFIX}stats:jobs", f"{job.kind.value}:{job.status.value}", 1)
-                        pipe.set(key, self._dump(job))
-                    self._index(pipe, job)
+                    self._write(pipe, job, before, inputs)
                     if also is not None:
                         also(pipe, job)
                     self._emit_change(pipe, job, event)
@@ -510,6 +498,21 @@ class JobStore:
                     return job
                 except redis.WatchError:
                     continue
+
+    def _write(self, pipe: Any, job: Job, before: JobStatus, inputs: list[bytes]) -> None:
+        """Queue the record's write in the transaction, with its counters and indexes; a finished job's inputs
+        are of no more use, so they are deleted now rather than after the TTL."""
+        key = self._key(job.id)
+        if job.status.is_terminal:
+            job.finished_at = time.time()
+            pipe.set(key, self._dump(job), ex=self.ttl)
+            self._count_finish(pipe, job)
+            pipe.delete(self._key(job.id, "inputs"), *(self._key(job.id, f"in:{n.decode()}") for n in inputs))
+        else:
+            if job.status is not before:
+                pipe.hincrby(f"{PREFIX}stats:jobs", f"{job.kind.value}:{job.status.value}", 1)
+            pipe.set(key, self._dump(job))
+        self._index(pipe, job)
 
     def _index(self, pipe: Any, job: Job) -> None:
         """Keep the queued (also per owner) and running indexes in step with the record's status."""

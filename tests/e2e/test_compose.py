@@ -22,7 +22,6 @@ import pytest
 import yaml
 
 from app.embedded import free_port, shutdown, start_redis
-from app.queue import webhook_worker_argv
 from tests.stack import REPO, poll_ok
 
 COMPOSE = REPO / "docker-compose.yml"
@@ -85,8 +84,6 @@ def test_compose_file_contents() -> None:
         assert svc["depends_on"]["redis"]["condition"] == "service_healthy"
         assert svc["environment"]["STYLEWAVE_REDIS_URL"] == "redis://redis:6379/0"
     assert worker["environment"]["STYLEWAVE_DEVICE"] == "cpu"
-    # The webhook sender runs as `serve` runs it.
-    assert services["webhooks"]["command"].split() == webhook_worker_argv("python", name="webhooks@%h")[2:]
     assert "monitoring" in services["flower"]["profiles"]
     gpu = load(GPU_OVERRIDE)["services"]["worker"]
     (device,) = gpu["deploy"]["resources"]["reservations"]["devices"]
