@@ -21,8 +21,8 @@ ENV PATH=/opt/stylewave/bin:$PATH
 # Optional local wheels (deploy/wheelhouse/README.md): when there are any, the build installs from them alone,
 # offline; otherwise from PyPI.
 COPY deploy/wheelhouse /wheelhouse
-# Dependencies first, from pyproject.toml alone, so that a code change does not reinstall torch.
-COPY pyproject.toml README.md ./
+# Dependencies first, from pyproject.toml alone, so that a code or README change does not reinstall torch.
+COPY pyproject.toml ./
 RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
       > requirements.txt \
  && if ls /wheelhouse/*.whl >/dev/null 2>&1; then \
@@ -35,6 +35,7 @@ RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml
     fi
 
 # The project itself, as a wheel: the final stage installs it without a build backend.
+COPY README.md ./
 COPY app ./app
 COPY workers ./workers
 COPY models ./models
