@@ -114,6 +114,9 @@ class Job(BaseModel):
     status: JobStatus
     progress: float = 0.0
     message: str = ""
+    eta_seconds: float | None = Field(
+        None, description="While running: the seconds left, estimated from the work done so far (progress is work)."
+    )
     queue_position: int | None = None
     attempts: int = 0
     created_at: float

@@ -85,34 +85,57 @@ async def _send_json(send: Send, status: int, detail: str, headers: list[tuple[b
 
 
 class HttpDefaults:
-    """The outermost layer: the Host check, then the headers above on every response."""
+    """The outermost layer: the Host check, then the headers above on every response.
+
+    It wraps every request, the polling fast path's too, so it does the least per request: the headers to add
+    are built once, and each Host value's verdict is remembered (a bounded number of them).
+    """
+
+    MAX_REMEMBERED_HOSTS = 256
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.allowed = allowed_hosts(settings)
+        self._verdicts: dict[bytes, bool] = {}
+        self._public = list(SECURITY_HEADERS)
+        self._private = [*SECURITY_HEADERS, PRIVATE]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        private = scope["path"].startswith("/v1/")
+        path = scope["path"]
+        extra = self._private if path.startswith("/v1/") else self._public
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [h for h in SECURITY_HEADERS if h[0] not in present]
-                if private and PRIVATE[0] not in present:
-                    extra.append(PRIVATE)
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
+                headers = message.get("headers", [])
+                added = extra
+                if extra is self._private and any(name.lower() == PRIVATE[0] for name, _ in headers):
+                    added = self._public  # the route chose its own Cache-Control (always no-store, at least)
+                message = {**message, "headers": [*headers, *added]}
             await send(message)
 
-        if scope["path"] not in OPEN_PATHS:
-            name = host_name(Headers(scope=scope).get("host", ""))
-            if not host_allowed(name, self.allowed):
+        if path not in OPEN_PATHS:
+            host = _raw_host(scope)
+            verdict = self._verdicts.get(host)
+            if verdict is None:
+                verdict = host_allowed(host_name(host.decode("latin-1")), self.allowed)
+                if len(self._verdicts) < self.MAX_REMEMBERED_HOSTS:
+                    self._verdicts[host] = verdict
+            if not verdict:
+                name = host_name(host.decode("latin-1"))
                 detail = f"Host `{name[:100]}` is not served here; add it to STYLEWAVE_ALLOWED_HOSTS"
                 await _send_json(send_with_headers, 400, detail)
                 return
         await self.app(scope, receive, send_with_headers)
+
+
+def _raw_host(scope: Scope) -> bytes:
+    for name, value in scope["headers"]:
+        if name == b"host":  # ASGI servers give header names in lower case
+            return bytes(value)
+    return b""
 
 
 class _TooLarge(HTTPException):

@@ -31,7 +31,9 @@ class Settings(BaseSettings):
     max_request_pixels: int = Field(
         default=100_000_000, description="All of a request's images together, from their headers (413 above)."
     )
-    max_size: int = 2048
+    max_size: int = Field(
+        default=4096, ge=16, description="Longest output edge a job may ask for (a worker must also plan it in memory)."
+    )
     max_iterations: int = 10_000
     max_queued: int = 100
     max_queued_per_key: int | None = Field(
@@ -56,6 +58,11 @@ class Settings(BaseSettings):
         "running job is requeued (app/reaper.py).",
     )
     reaper_interval_seconds: float = Field(default=5.0, gt=0, description="How often the lost-worker reaper looks.")
+    worker_memory_mb: int | None = Field(
+        default=None,
+        ge=512,
+        description="Memory a worker's style jobs may use together (MB); unset: 80% of the container's limit or RAM.",
+    )
 
     api_keys: str = Field(default="", description="Comma list; empty means the service is open.")
     owner_secret: str | None = Field(

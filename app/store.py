@@ -19,6 +19,7 @@ both win. Keys (all under the `sw:` prefix):
     sw:workers               sorted set of worker heartbeat ids -> last heartbeat (the Redis server's clock)
     sw:lease:{name}          a lease held by one process at a time: the reaper's, and each running job's
                              (`run:{id}`, renewed by the process that runs it)
+    sw:worker_capacity       hash worker heartbeat id -> JSON {"memory_mb", "max_size"}: what each worker can plan
     sw:model:{owner}:{key}   cached trained forecast models, per owner (TTL)
     sw:stats:jobs            hash "kind:status" -> jobs counted (queued at creation, then each finish), for /metrics
     sw:stats:duration:{kind} hash of run-time histogram buckets ("1.0" ... "+Inf") and "sum", for /metrics
@@ -352,6 +353,7 @@ class JobStore:
             job.worker = worker
             job.queue_position = None
             job.progress = 0.0
+            job.eta_seconds = None
             job.message = "started" if job.attempts == 1 else f"started again (attempt {job.attempts})"
 
         def take_lease(pipe: Any, job: Job) -> None:
@@ -376,12 +378,14 @@ class JobStore:
         message: str,
         metrics: dict[str, Any] | None = None,
         delivery: int | None = None,
+        eta_seconds: float | None = None,
     ) -> None:
         """Record progress of a running job; silently ignored once the job has left `running` (or this run)."""
 
         def mutate(job: Job) -> None:
             job.progress = max(0.0, min(1.0, progress))
             job.message = message
+            job.eta_seconds = None if eta_seconds is None else round(max(0.0, eta_seconds), 1)
             if metrics:
                 job.metrics.update(metrics)
 
@@ -505,6 +509,7 @@ class JobStore:
         key = self._key(job.id)
         if job.status.is_terminal:
             job.finished_at = time.time()
+            job.eta_seconds = None
             pipe.set(key, self._dump(job), ex=self.ttl)
             self._count_finish(pipe, job)
             pipe.delete(self._key(job.id, "inputs"), *(self._key(job.id, f"in:{n.decode()}") for n in inputs))
@@ -715,11 +720,24 @@ class JobStore:
         seconds, micros = self.r.time()
         return float(seconds) + micros / 1e6
 
-    def heartbeat(self, worker_id: str) -> None:
+    def heartbeat(self, worker_id: str, capacity: dict[str, int] | None = None) -> None:
+        """Mark the worker alive, with what it can plan (`capacity`: memory_mb, max_size) when given."""
         self.r.eval(_BEAT, 1, f"{PREFIX}workers", worker_id)
+        if capacity is not None:
+            self.r.hset(f"{PREFIX}worker_capacity", worker_id, json.dumps(capacity))
+
+    def largest_plannable_size(self, dream: bool = False) -> int | None:
+        """The largest output size any live worker can plan within its memory (for a dream: in one piece);
+        None when no live worker has said."""
+        live = self.live_workers()
+        raw = self.r.hmget(f"{PREFIX}worker_capacity", live) if live else []
+        key = "max_size_dream" if dream else "max_size"
+        sizes = [int(json.loads(v)[key]) for v in raw if v is not None and key in json.loads(v)]
+        return max(sizes) if sizes else None
 
     def forget_worker(self, worker_id: str) -> None:
         self.r.zrem(f"{PREFIX}workers", worker_id)
+        self.r.hdel(f"{PREFIX}worker_capacity", worker_id)
 
     def live_workers(self, stale_seconds: float = HEARTBEAT_STALE_SECONDS) -> list[str]:
         """Workers that beat within `stale_seconds`; entries a day old are pruned."""

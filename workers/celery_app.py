@@ -23,6 +23,7 @@ from app.schemas import WorkerInfo
 from app.settings import get_settings
 from app.store import JobStore
 from app.webhooks import queue_delivery
+from workers import memory
 
 settings = get_settings()
 celery = make_celery(settings)
@@ -33,6 +34,15 @@ _store: JobStore | None = None
 # Host, the Celery parent's pid, and a random part: a container restarted under the same host name gets the
 # same pids again. Set on import, in the parent, so that the pool processes inherit it.
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+job_processes = 1  # jobs this worker runs at once (its pool size), which share its memory
+
+
+def device() -> str:
+    """The device the style jobs run on: the setting, with `auto` resolved."""
+    from models.nst import resolve_device
+
+    return resolve_device(settings.device)
 
 
 def store() -> JobStore:
@@ -49,10 +59,10 @@ def this_worker() -> WorkerInfo:
     return WorkerInfo(host=socket.gethostname(), pid=os.getpid(), heartbeat=WORKER_ID)
 
 
-def _beat_forever(stop: threading.Event) -> None:
+def _beat_forever(stop: threading.Event, capacity: dict[str, int]) -> None:
     while not stop.is_set():
         try:
-            store().heartbeat(WORKER_ID)
+            store().heartbeat(WORKER_ID, capacity)
         except Exception:  # Redis down for a moment: keep beating when it is back
             log.warning("heartbeat failed", exc_info=True)
         stop.wait(settings.worker_heartbeat_seconds)
@@ -71,10 +81,18 @@ def _logging(**_: Any) -> None:
     setup_logging()
 
 
+@signals.worker_init.connect
+def _job_processes(sender: Any = None, **_: Any) -> None:
+    global job_processes
+    job_processes = int(getattr(sender, "concurrency", 1) or 1)  # before the pool forks: children inherit it
+
+
 @signals.worker_ready.connect
 def _start_heartbeat(**_: Any) -> None:
     global _stop_reaper
-    threading.Thread(target=_beat_forever, args=(_stop_beat,), name="heartbeat", daemon=True).start()
+    capacity = memory.capacity(settings.worker_memory_mb, job_processes, device(), settings.max_size)
+    log.info("worker plans style jobs within %d MB: up to %d px", capacity["memory_mb"], capacity["max_size"])
+    threading.Thread(target=_beat_forever, args=(_stop_beat, capacity), name="heartbeat", daemon=True).start()
     _stop_reaper = start_reaper(store(), settings, lambda job: send_job(celery, job))
 
 

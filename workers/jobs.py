@@ -62,8 +62,12 @@ def style_job(
     device: str,
     weights_path: str | None = None,
     listener: Listener | None = None,
+    memory_bytes: int | None = None,
 ) -> JobOutput:
-    """Run a style request on encoded images: the result PNG, one PNG per sweep tile, and the metrics."""
+    """Run a style request on encoded images: the result PNG, one PNG per sweep tile, and the metrics.
+
+    `memory_bytes`: what the job may plan for (`workers/memory.py`); scales that would not fit run in tiles.
+    """
     result = nst.stylize(
         _decode(content) if content is not None else None,
         [_decode(s) for s in styles],
@@ -72,6 +76,7 @@ def style_job(
         weights_path=weights_path,
         on_progress=_reporter(listener) if listener is not None else None,
         should_stop=listener.should_stop if listener is not None else None,
+        memory_bytes=memory_bytes,
     )
     outputs = {"result": png_bytes(result.image)}
     outputs.update({f"tile{i}": png_bytes(tile) for i, (_, tile) in enumerate(result.tiles)})

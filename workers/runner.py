@@ -44,7 +44,8 @@ class JobRun:
     def __init__(self, store: JobStore, job: Job, settings: Settings) -> None:
         self.store, self.job, self.settings = store, job, settings
         self.delivery = job.delivery
-        self.deadline = time.monotonic() + settings.job_time_limit_seconds
+        self.started = time.monotonic()
+        self.deadline = self.started + settings.job_time_limit_seconds
         self.timed_out = False
         self.canceled = False
         self.superseded = False
@@ -88,11 +89,12 @@ class JobRun:
     def progress(
         self, fraction: float, message: str, metrics: dict[str, Any] | None = None, force: bool = False
     ) -> None:
-        """Write progress to the job record, at most every PROGRESS_EVERY_SECONDS unless forced."""
+        """Write progress (and the time left) to the job record, at most every PROGRESS_EVERY_SECONDS unless forced."""
         now = time.monotonic()
         if force or now >= self._next_progress:
             self._next_progress = now + self.PROGRESS_EVERY_SECONDS
-            self.store.progress(self.id, fraction, message, metrics, delivery=self.delivery)
+            eta = eta_seconds(now - self.started, fraction)
+            self.store.progress(self.id, fraction, message, metrics, delivery=self.delivery, eta_seconds=eta)
 
     def preview(self, png: bytes) -> None:
         """Store the latest preview image (`GET /v1/jobs/{id}/preview`)."""
@@ -106,6 +108,13 @@ class JobRun:
             log.warning("job finished here but was requeued meanwhile; result dropped", extra={"job_id": self.id})
         except TransitionError:
             log.info("job finished but was canceled meanwhile", extra={"job_id": self.id})
+
+
+def eta_seconds(elapsed: float, fraction: float) -> float | None:
+    """The seconds left, if the rest of the work goes at the pace so far (progress is a fraction of the work)."""
+    if fraction < 0.01 or elapsed < 1.0:
+        return None  # too early to tell
+    return elapsed * (1.0 - min(fraction, 1.0)) / fraction
 
 
 @contextmanager

@@ -11,8 +11,10 @@ from typing import Any
 
 from app.queue import FORECAST_TASK, STYLE_TASK
 from app.validation import InvalidParams, validate_forecast_request, validate_style_request
+from workers import celery_app
 from workers.celery_app import celery, settings, store, this_worker
 from workers.jobs import forecast_job, style_job
+from workers.memory import job_budget
 from workers.runner import job_run
 
 
@@ -26,8 +28,15 @@ def style_transfer(job_id: str, params: dict[str, Any], delivery: int = 0) -> No
         content = _input(job_id, "content") if "content" in names else None
         styles = [_input(job_id, n) for n in names if n.startswith("style")]
         request = validate_style_request(params, settings, content, styles)
+        budget = job_budget(settings.worker_memory_mb, celery_app.job_processes, settings.device)
         out = style_job(
-            request, content, styles, device=settings.device, weights_path=settings.vgg_weights, listener=run
+            request,
+            content,
+            styles,
+            device=settings.device,
+            weights_path=settings.vgg_weights,
+            listener=run,
+            memory_bytes=budget,
         )
         run.succeed(out.metrics, out.outputs)
 

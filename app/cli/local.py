@@ -43,11 +43,19 @@ def stylize(
 ) -> bytes:
     """Run the style job in this process, as the worker would; the result PNG."""
     from workers.jobs import style_job
+    from workers.memory import job_budget
 
     settings = get_settings()
     listener: Listener = BarListener(show)
+    device = device or settings.device
     out = style_job(
-        params, content, styles, device=device or settings.device, weights_path=settings.vgg_weights, listener=listener
+        params,
+        content,
+        styles,
+        device=device,
+        weights_path=settings.vgg_weights,
+        listener=listener,
+        memory_bytes=job_budget(settings.worker_memory_mb, 1, device),
     )
     return out.outputs["result"]
 

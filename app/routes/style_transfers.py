@@ -9,8 +9,9 @@ from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile
 from app.deps import CallerDep, CeleryDep, SettingsDep, StoreDep
 from app.images import ImageRejected, check_image
 from app.routes.submit import WEBHOOK_FIELDS, submit_job
-from app.schemas import Init, Job, JobKind, StyleTransferParams
+from app.schemas import Init, Job, JobKind, Mode, StyleTransferParams
 from app.settings import Settings
+from app.store import JobStore
 from app.validation import Images, InvalidParams, check_style_fields, check_style_images
 
 router = APIRouter(prefix="/v1/style-transfers", tags=["style transfer"])
@@ -38,6 +39,7 @@ def create_style_transfer(
     styles = style or []
     try:
         check_style_fields(params, settings, content is not None, len(styles))
+        _check_plannable(params, store)
         inputs, sizes = _read_images(params, content, styles, settings)
         check_style_images(params, settings, sizes)
     except InvalidParams as exc:
@@ -69,6 +71,19 @@ def _read_images(
             inputs[f"style{i}"], size = _read_image(upload, "style", settings)
             style_sizes.append(size)
     return inputs, Images(content_size, style_sizes)
+
+
+def _check_plannable(params: StyleTransferParams, store: JobStore) -> None:
+    """422 on `size` when no live worker could plan the job within its memory (each publishes its largest size
+    with its heartbeat; with no worker alive, nothing is known yet and the job waits in the queue)."""
+    limit = store.largest_plannable_size(dream=params.mode is Mode.dream)
+    if limit is not None and params.size > limit:
+        what = "a dream" if params.mode is Mode.dream else "a job"
+        raise _field_error(
+            "size",
+            f"size {params.size} is larger than the workers can plan {what} for within their memory "
+            f"(at most {limit} px); ask for a smaller size, or give the workers more memory",
+        )
 
 
 def _read_image(upload: UploadFile, field: str, settings: Settings) -> tuple[bytes, tuple[int, int]]:

@@ -6,6 +6,7 @@ with its own style weight and style-layer stack.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -29,8 +30,8 @@ class Objective(nn.Module):
     def __init__(
         self,
         vgg: VGG19Features,
-        content: dict[str, ContentLoss],
-        style: dict[str, StyleLoss],
+        content: Mapping[str, nn.Module],
+        style: Mapping[str, nn.Module],
         content_w: torch.Tensor,
         style_w: torch.Tensor,
         alpha: torch.Tensor,
@@ -119,20 +120,39 @@ def build_objective(
 ) -> Objective:
     """The objective at one scale, for one batch of variants; targets computed once, without autograd."""
     c = config
-    use_content = c.mode.matches_content and content is not None
-    use_style = c.mode.needs_style
-    content_layers = list(c.content_layers) if use_content else []
-    style_layers = sorted({name for v in chunk for name in v.style_layers}, key=LAYERS.index) if use_style else []
+    content_layers, style_layers = objective_layers(c, chunk, content is not None)
     device = vgg.norm.scale.device
     with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=c.precision == "bf16"):
         content_feats = vgg(content, content_layers) if content_layers and content is not None else {}
         style_feats = [vgg(s, style_layers) for s in styles] if style_layers else []
     content_losses = {name: ContentLoss(content_feats[name]) for name in content_layers}
     style_losses = {name: StyleLoss([f[name] for f in style_feats], c.style_blend) for name in style_layers}
-    content_w, style_w = _layer_weights(c, chunk, content_layers, style_layers)
-    alpha, beta = _term_weights(c, chunk, use_content, use_style)
+    return assemble_objective(c, vgg, chunk, content_losses, style_losses)
+
+
+def objective_layers(config: StyleConfig, chunk: list[Variant], has_content: bool) -> tuple[list[str], list[str]]:
+    """The content layers and the style layers (in network order) the objective of a batch reads."""
+    use_content = config.mode.matches_content and has_content
+    content_layers = list(config.content_layers) if use_content else []
+    stacks = [v.style_layers for v in chunk] if config.mode.needs_style else []
+    style_layers = sorted({n for stack in stacks for n in stack}, key=LAYERS.index)
+    return content_layers, style_layers
+
+
+def assemble_objective(
+    config: StyleConfig,
+    vgg: VGG19Features,
+    chunk: list[Variant],
+    content_losses: Mapping[str, nn.Module],
+    style_losses: Mapping[str, nn.Module],
+) -> Objective:
+    """The weighted sum of the given per-layer losses (any modules mapping features to (B,) values)."""
+    c = config
+    content_w, style_w = _layer_weights(c, chunk, list(content_losses), list(style_losses))
+    alpha, beta = _term_weights(c, chunk, bool(content_losses), c.mode.needs_style)
     tv = torch.full((len(chunk),), c.tv_weight)
-    return Objective(vgg, content_losses, style_losses, content_w, style_w, alpha, beta, tv, c.precision).to(device)
+    objective = Objective(vgg, content_losses, style_losses, content_w, style_w, alpha, beta, tv, c.precision)
+    return objective.to(vgg.norm.scale.device)
 
 
 def _layer_weights(

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from PIL import Image
 
 from models.nst import imaging
 from models.nst.modes import Optimizer
-from models.nst.objective import Objective
 from models.progress import Tracker
 
 
@@ -77,9 +77,18 @@ class BatchLBFGS:
 
 
 def optimize(
-    x: torch.Tensor, objective: Objective, steps: int, optimizer: Optimizer, tracker: Tracker, lr: float = 0.02
+    x: torch.Tensor,
+    objective: Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]],
+    steps: int,
+    optimizer: Optimizer,
+    tracker: Tracker,
+    lr: float = 0.02,
+    render: Callable[[torch.Tensor], Image.Image] = imaging.preview,
 ) -> torch.Tensor:
-    """Run `steps` iterations (one forward+backward each) from `x`; returns the optimised detached image."""
+    """Run `steps` iterations (one forward+backward each) from `x`; returns the optimised detached variable.
+
+    `render` turns the variable into the preview image (a tile's variable is shown inside its whole image).
+    """
     # Contiguous: L-BFGS flattens the gradient with .view(), which fails on a permuted image tensor.
     x = x.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     last: dict[str, float] = {}
@@ -98,7 +107,7 @@ def optimize(
         if optimizer is Optimizer.adam:
             with torch.no_grad():
                 x.clamp_(0, 1)  # Adam takes bounded steps, so projecting onto valid pixels costs nothing
-        tracker.done(last, lambda: imaging.preview(x))
+        tracker.done(last, lambda: render(x))
     return x.detach()
 
 

@@ -13,14 +13,17 @@ from dataclasses import dataclass, replace
 
 import torch
 from PIL import Image
+from torch import nn
 
 from models.nst import imaging
+from models.nst.anchor import Anchored, AnchorLoss, pool_factor
 from models.nst.config import StyleConfig, StyleResult, check, resolve_device, resolve_precision
 from models.nst.dream import dream
 from models.nst.modes import Init, Mode
 from models.nst.objective import Variant, build_objective, needed_layers, variants
 from models.nst.optim import optimize
-from models.nst.scales import plan, step_costs
+from models.nst.plan import REFERENCE, Footprint, Scale, check_whole, plan_job, schedule, step_costs
+from models.nst.tiled import preview_image, run_scale
 from models.nst.vgg import VGG19Features, build_vgg, deepest, min_edge
 from models.progress import OnProgress, ShouldStop, Tracker
 
@@ -38,6 +41,7 @@ def stylize(
     weights_path: str | None = None,
     on_progress: OnProgress | None = None,
     should_stop: ShouldStop | None = None,
+    memory_bytes: int | None = None,
 ) -> StyleResult:
     """Run one style job: transfer, content or style reconstruction, dream, or a sweep grid.
 
@@ -45,32 +49,37 @@ def stylize(
     Transfer": colour matching first (each style image is re-coloured to the content's RGB mean and
     covariance before its Gram targets are taken, so the optimisation works in the content's palette),
     then luminance-only transfer on the result (the output keeps its own YIQ luminance and takes the
-    content's I/Q chrominance exactly). Raises ValueError for bad arguments, Canceled when stopped.
+    content's I/Q chrominance exactly). `memory_bytes` bounds the memory the job plans for (`plan.py`:
+    scales that would not fit run in tiles). Raises ValueError for bad arguments (`plan.Unplannable` when
+    the job cannot fit `memory_bytes`), Canceled when stopped.
     """
     check(config, content, styles)
     dev = resolve_device(device)
     config = replace(config, precision=resolve_precision(config.precision, dev))
     if config.mode is Mode.dream:
         assert content is not None  # check() made sure
+        check_whole(imaging.fit_size(*content.size, config.size), memory_bytes)
         return dream(
             content, config, device=dev, weights_path=weights_path, on_progress=on_progress, should_stop=should_stop
         )
     started = time.perf_counter()
     prepared = prepare(config, content, styles, dev, weights_path, should_stop)
-    schedule = plan_scales(config, prepared.out_size)
     batch = prepared.variants
     per_chunk = _chunk_size(len(batch), prepared.out_size, dev)
+    job = Footprint(per_chunk, len(prepared.styles), config.style_scale)
+    scales = plan_job(prepared.out_size, plan_scales(config, prepared.out_size), memory_bytes, job)
     chunks = math.ceil(len(batch) / per_chunk)
-    total = config.iterations * chunks
-    tracker = Tracker(total, on_progress, should_stop, config.preview_every, step_costs(schedule) * chunks)
+    total = sum(s.tile_steps() for s in scales) * chunks
+    tracker = Tracker(total, on_progress, should_stop, config.preview_every, step_costs(scales) * chunks)
     results: list[torch.Tensor] = []
     fine_seconds = 0.0
     for start in range(0, len(batch), per_chunk):
-        x, seconds = run_chunk(prepared, batch[start : start + per_chunk], schedule, tracker)
+        x, seconds = run_chunk(prepared, batch[start : start + per_chunk], scales, tracker)
         results.append(x)
         fine_seconds += seconds
-    fine_steps = schedule[-1][1] * len(results)
-    return assemble(prepared, torch.cat(results), tracker, started, fine_seconds / fine_steps)
+    result = assemble(prepared, torch.cat(results), tracker, started, fine_seconds / (scales[-1].steps * chunks))
+    result.metrics.update(iterations=float(sum(s.steps for s in scales) * chunks), scales=_describe(scales))
+    return result
 
 
 @dataclass
@@ -142,27 +151,35 @@ def plan_scales(config: StyleConfig, out_size: tuple[int, int] | None = None) ->
     if out_size is not None:
         edge = min_edge(deepest(needed_layers(config, variants(config))))
         min_size = math.ceil(edge * max(out_size) / min(out_size))
-    return plan(config.size, config.scales, config.iterations, config.final_share, min_size=min_size)
+    return schedule(config.size, config.scales, config.iterations, config.final_share, min_size=min_size)
 
 
 def run_chunk(
-    prepared: Prepared, chunk: list[Variant], schedule: Schedule, tracker: Tracker
+    prepared: Prepared, chunk: list[Variant], scales: list[Scale], tracker: Tracker
 ) -> tuple[torch.Tensor, float]:
     """Optimise one batch of variants through every scale: the images (B, 3, H, W), seconds at full size."""
     config = prepared.config
     x: torch.Tensor | None = None
+    reference: torch.Tensor | None = None  # the result at the reference size, which larger scales keep (anchor.py)
     fine_seconds = 0.0
-    for longest, n_steps in schedule:
-        size = imaging.fit_size(*prepared.out_size, longest)
+    for scale in scales:
+        size = scale.size
         content, styles = _scaled_inputs(prepared, size)
-        objective = build_objective(config, prepared.vgg, chunk, content, styles)
         if x is None:
             x = _initial(config, size, len(chunk), content, styles, prepared.generator, prepared.device)
         else:
             x = imaging.resize(x, size).clamp(0, 1)  # (B, 3, H, W) the coarse result starts this scale
+        anchor = _anchor(reference, size)
         t0 = time.perf_counter()
-        x = optimize(x, objective, n_steps, config.optimizer, tracker, config.learning_rate)
+        if scale.grid is not None:  # too large for memory in one piece: overlapping tiles (tiled.py)
+            x = run_scale(scale, x, config, prepared.vgg, chunk, content, styles, tracker, _render, anchor)
+        else:
+            plain = build_objective(config, prepared.vgg, chunk, content, styles)
+            objective: nn.Module = plain if anchor is None else Anchored(plain, AnchorLoss(*anchor))
+            x = optimize(x, objective, scale.steps, config.optimizer, tracker, config.learning_rate, _render)
         fine_seconds = time.perf_counter() - t0  # the last scale's is the one kept
+        if max(size) <= REFERENCE:
+            reference = x.detach()
     assert x is not None
     return x.clamp(0, 1), fine_seconds
 
@@ -203,6 +220,25 @@ def check_output_size(out_size: tuple[int, int], layers: list[str], size: int) -
     if min(out_size) < min_edge(layer):
         w, h = out_size
         raise ValueError(f"size {size} gives a {w}x{h} output, but layer {layer} needs {min_edge(layer)} px or more")
+
+
+def _render(x: torch.Tensor) -> Image.Image:
+    """The preview: the image itself up to the reference size, shrunk to 2x the reference above it."""
+    return preview_image(x, 2 * REFERENCE)
+
+
+def _anchor(reference: torch.Tensor | None, size: tuple[int, int]) -> tuple[torch.Tensor, int] | None:
+    """For a scale above the reference: the reference result upsampled to `size`, and the pooling factor."""
+    if reference is None or max(size) <= REFERENCE:
+        return None
+    factor = pool_factor(max(size), max(reference.shape[-2:]))
+    return imaging.resize(reference, size).clamp(0, 1), factor
+
+
+def _describe(scales: list[Scale]) -> str:
+    """The plan in one line, e.g. "128x96:56 ... 2048x1536:8@2x2" (size:steps@rows x cols of tiles)."""
+    parts = [f"{s.size[0]}x{s.size[1]}:{s.steps}" + (f"@{s.grid[0]}x{s.grid[1]}" if s.grid else "") for s in scales]
+    return " ".join(parts)
 
 
 def _output_size(config: StyleConfig, content: Image.Image | None, styles: list[Image.Image]) -> tuple[int, int]:

@@ -163,6 +163,13 @@ def build_vgg(
     return model.eval()
 
 
+def stride(layer: str) -> int:
+    """How many input pixels one step of `layer`'s grid spans: 1 in block 1, 2 after pool1, ... 32 at pool5."""
+    check_layers([layer])
+    block = int(layer[4])
+    return 2**block if layer.startswith("pool") else 2 ** (block - 1)
+
+
 def min_edge(layer: str) -> int:
     """The shortest image edge at which `layer` still has a pixel: 2 ** (the poolings before it)."""
     check_layers([layer])

@@ -104,6 +104,29 @@ def test_heartbeats_and_stats(store: JobStore) -> None:
     assert durations["wave_forecast"]["+Inf"] == 1
 
 
+def test_live_workers_publish_the_largest_size_they_can_plan(store: JobStore) -> None:
+    assert store.largest_plannable_size() is None  # nobody has said: nothing to refuse on
+    store.heartbeat("test:1", {"memory_mb": 3000, "max_size": 2048, "max_size_dream": 1024})
+    store.heartbeat("big:2", {"memory_mb": 16000, "max_size": 4096, "max_size_dream": 2400})
+    store.heartbeat("old:3")  # a worker that publishes nothing does not count
+    assert store.largest_plannable_size() == 4096 and store.largest_plannable_size(dream=True) == 2400
+    store.r.zadd("sw:workers", {"big:2": 1.0})  # its heartbeat went stale: only the live ones count
+    assert store.largest_plannable_size() == 2048
+    store.forget_worker("test:1")
+    assert store.largest_plannable_size() is None and not store.r.hexists("sw:worker_capacity", "test:1")
+
+
+def test_progress_carries_the_time_left_until_the_job_finishes(store: JobStore) -> None:
+    job = store.create(JobKind.style_transfer, {}, "a")
+    store.start(job.id, ME)
+    store.progress(job.id, 0.25, "step 1/4", eta_seconds=30.04)
+    assert store.get(job.id).eta_seconds == 30.0  # type: ignore[union-attr]
+    store.progress(job.id, 0.5, "step 2/4")
+    assert store.get(job.id).eta_seconds is None  # type: ignore[union-attr]
+    store.progress(job.id, 0.75, "step 3/4", eta_seconds=5.0)
+    assert store.succeed(job.id, {}, {}).eta_seconds is None
+
+
 def test_model_cache_mapping_is_per_owner(store: JobStore) -> None:
     cache = store.model_cache("alice")
     cache["k"] = b"weights"

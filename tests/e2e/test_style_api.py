@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -238,3 +239,24 @@ def test_upload_over_the_cap_is_413(client: httpx.Client, service: Stack, style_
     assert r.status_code == 413, r.text
     assert {j["id"] for j in client.get("/v1/jobs").json()["jobs"]} == before
     assert client.get("/healthz").status_code == 200
+
+
+def test_a_size_no_worker_can_plan_in_its_memory_is_refused_before_anything_is_queued(
+    content_png: bytes, style_png: bytes, tmp_path: Path
+) -> None:
+    # A worker with 1.5 GB plans small jobs, but not a 4096 px print: it says so with its heartbeat.
+    stack = Stack(tmp_path, env={"STYLEWAVE_WORKER_MEMORY_MB": "1500"}).start()
+    try:
+        with httpx.Client(base_url=stack.url, timeout=30) as c:
+            good = [("content", ("c.png", content_png)), ("style", ("s.png", style_png))]
+            r = submit(c, good, size=4096)
+            assert r.status_code == 422, r.text
+            (error,) = r.json()["detail"]
+            assert error["loc"] == ["body", "size"] and "memory" in error["msg"] and "at most" in error["msg"]
+            assert c.get("/v1/jobs").json()["jobs"] == []  # nothing was created or queued
+            r = submit(c, good, size=48, iterations=4, scales=1)  # within its memory: runs there
+            assert r.status_code == 202, r.text
+            done = wait_for(c, r.json()["id"], {"succeeded", "failed"}, timeout=120)
+            assert done["status"] == "succeeded", done["error"]
+    finally:
+        stack.stop()

@@ -16,7 +16,7 @@ from app.settings import Settings
 from app.store import JobStore
 from app.validation import validate_style_request
 from models.progress import Tracker
-from workers.runner import JobRun, job_run
+from workers.runner import JobRun, eta_seconds, job_run
 
 WORKER = WorkerInfo(host="test-host", pid=4242)
 
@@ -66,6 +66,20 @@ def test_a_job_that_returns_succeeds_with_its_outputs_and_progress(store: JobSto
     assert job.metrics == {"losses": {"total": 1.5}, "rmse": 0.1}
     assert store.r.get(f"sw:job:{job_id}:preview") == b"\x89PNG preview"
     assert store.r.get(f"sw:job:{job_id}:plot") == b"\x89PNG plot"
+
+
+def test_the_time_left_is_the_pace_so_far_applied_to_the_work_left(store: JobStore) -> None:
+    assert eta_seconds(30.0, 0.25) == 90.0 and eta_seconds(10.0, 1.0) == 0.0
+    assert eta_seconds(0.5, 0.5) is None and eta_seconds(30.0, 0.001) is None  # too early to tell
+    job_id = new_job(store)
+    with job_run(store, settings(), job_id, WORKER) as run:
+        assert run is not None
+        run.started -= 20.0  # as if it had run for 20 s
+        run.progress(0.4, "step 4/10", force=True)
+        job = store.get(job_id)
+        assert job is not None and job.eta_seconds is not None and 29.0 <= job.eta_seconds <= 31.0
+        run.succeed({}, {"result": b"{}"})
+    assert finished(store, job_id).eta_seconds is None
 
 
 @pytest.mark.parametrize("error", [ValueError("image too small"), FloatingPointError("loss is NaN")])
