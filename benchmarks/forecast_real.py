@@ -6,12 +6,17 @@ origin alone, and is scored on what really followed. Nothing is downloaded: the 
 project's wave generator.
 
 Reported per series and overall: MASE (scaled by the in-sample seasonal-naive error of each origin's history),
-sMAPE, the coverage of the 80% and 95% intervals, seconds per forecast, and MASE in three horizon buckets (steps
+sMAPE, the coverage of the 80% and 95% intervals, seconds per forecast (wall, and the process's CPU: what the
+forecast costs when other jobs share the cores), and MASE in three horizon buckets (steps
 1-10%, 10-50%, 50-100% of the horizon) with its ratio to seasonal naive and to persistence (statsforecast's Naive).
 
     .venv/bin/python benchmarks/forecast_real.py                      # everything, ~10 min on 2 cores
     .venv/bin/python benchmarks/forecast_real.py --ours auto,lstm --series airline,lynx --max-origins 5
     .venv/bin/python benchmarks/forecast_real.py --json out.json      # also write every figure as JSON
+    .venv/bin/python benchmarks/forecast_real.py --merge a.json b.json  # one table from runs split by series
+
+A long run can be split (by series, or peers apart from ours) into runs that each write ``--json``; ``--merge``
+prints the tables of their union, a later file's figures replacing an earlier one's for the same series and model.
 """
 
 from __future__ import annotations
@@ -91,8 +96,8 @@ def synthetic_waves(history: int = 5000, horizon: int = 200, extra_origins: int 
     return Series("waves", "synthetic", values, horizon, [], 1, channel_seasons=seasons)
 
 
-def load_series(names: list[str] | None) -> list[Series]:
-    """The benchmark's series; a name list keeps only those."""
+def load_series(names: list[str] | None, max_origins: int = 10) -> list[Series]:
+    """The benchmark's series with their origins; a name list keeps only those."""
     makers: dict[str, Callable[[], Series]] = {
         "airline": lambda: Series("airline", "monthly", _pmdarima("airpassengers"), 18, [12], 12),
         "wineind": lambda: Series("wineind", "monthly", _pmdarima("wineind"), 18, [12], 12),
@@ -116,6 +121,10 @@ def load_series(names: list[str] | None) -> list[Series]:
         s = makers[name]()
         if s.values.ndim == 1:
             s.values = s.values[:, None]
+        min_train = max(24, 2 * s.horizon, 2 * max(s.seasons, default=1))  # two seasons for MSTL
+        if s.freq == "synthetic":
+            min_train = len(s.values) - s.horizon * 5  # a 5000-step history at the first origin
+        s.origins = rolling_origins(len(s.values), s.horizon, min_train, max_origins)
         out.append(s)
     return out
 
@@ -155,6 +164,7 @@ class Scored:
     cover: dict[int, float]
     buckets: list[float]  # MASE per horizon bucket
     seconds: float
+    cpu_seconds: float = float("nan")
 
 
 def score(
@@ -277,16 +287,16 @@ def evaluate(series: Series, models: dict[str, Callable[[Series, np.ndarray], Fo
             cell = cells[name]
             if cell.failed:
                 continue
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             try:
                 pred, bands, _ = fn(series, train)
             except Exception as exc:  # a model that cannot forecast this series is reported, not hidden
                 cell.failed = f"{type(exc).__name__}: {exc}"[:120]
                 cell.rows.clear()
                 continue
-            seconds = time.perf_counter() - start
+            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
             mase, smape, cover, buckets = score(pred, bands, actual, scale)
-            cell.rows.append(Scored(mase, smape, cover, buckets, seconds))
+            cell.rows.append(Scored(mase, smape, cover, buckets, seconds, cpu))
     return cells
 
 
@@ -297,7 +307,7 @@ def _fmt(x: float, digits: int = 3) -> str:
 def report(all_series: list[Series], results: dict[str, dict[str, Cell]], names: list[str]) -> dict:
     """Print the per-series and overall tables (markdown); return the figures as a dict."""
     out: dict = {"series": {}, "overall": {}}
-    print("\n### Per series: MASE (sMAPE %) [80% / 95% coverage] {s per forecast}\n")
+    print("\n### Per series: MASE (sMAPE %) [80% / 95% coverage] {s per forecast; cpu s}\n")
     print("| series | freq | T | H | origins | " + " | ".join(names) + " |")
     print("|---|---|---:|---:|---:|" + "---:|" * len(names))
     for s in all_series:
@@ -307,7 +317,7 @@ def report(all_series: list[Series], results: dict[str, dict[str, Cell]], names:
             c = cells[n]
             line += (
                 f" {_fmt(c.mean('mase'))} ({_fmt(c.mean('smape'), 1)}) [{_fmt(c.cover(80), 2)}/{_fmt(c.cover(95), 2)}]"
-                f" {{{_fmt(c.mean('seconds'), 2)}}} |"
+                f" {{{_fmt(c.mean('seconds'), 2)}; {_fmt(c.mean('cpu_seconds'), 2)}}} |"
                 if not c.failed
                 else " failed |"
             )
@@ -319,6 +329,7 @@ def report(all_series: list[Series], results: dict[str, dict[str, Cell]], names:
                 "cover80": cells[n].cover(80),
                 "cover95": cells[n].cover(95),
                 "seconds": cells[n].mean("seconds"),
+                "cpu_seconds": cells[n].mean("cpu_seconds"),
                 "buckets": [cells[n].bucket(i) for i in range(len(BUCKETS))],
                 "failed": cells[n].failed,
             }
@@ -345,9 +356,9 @@ def _overall(
     peers_ok = [n for n in ok if n in PEERS and n not in ("SeasonalNaive", "Naive")]
     best_peer = min(peers_ok, key=lambda n: mase[n]) if peers_ok else None
     print(f"\n### Overall, {label} ({len(subset)} series; models that ran on all of them)\n")
-    head = "| model | mean MASE | / best statsforecast | mean sMAPE | cover 80 | cover 95 | s / forecast |"
+    head = "| model | mean MASE | / best statsforecast | mean sMAPE | cover 80 | cover 95 | s / forecast | cpu s |"
     print(head + " " + " | ".join(f"MASE {b[0]}" for b in BUCKETS) + " |")
-    print("|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(BUCKETS))
+    print("|---|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(BUCKETS))
     table = {}
     for n in ok:
         ratio = mase[n] / mase[best_peer] if best_peer else float("nan")
@@ -359,12 +370,15 @@ def _overall(
             "cover80": mean_of(n, lambda c: c.cover(80)),
             "cover95": mean_of(n, lambda c: c.cover(95)),
             "seconds": mean_of(n, lambda c: c.mean("seconds")),
+            "cpu_seconds": mean_of(n, lambda c: c.mean("cpu_seconds")),
             "buckets": buckets,
         }
         table[n] = row
         print(
             f"| {n} | {_fmt(row['mase'])} | {_fmt(ratio, 2)} | {_fmt(row['smape'], 2)} | {_fmt(row['cover80'], 3)} "
-            f"| {_fmt(row['cover95'], 3)} | {_fmt(row['seconds'], 2)} | " + " | ".join(_fmt(b) for b in buckets) + " |"
+            f"| {_fmt(row['cover95'], 3)} | {_fmt(row['seconds'], 2)} | {_fmt(row['cpu_seconds'], 2)} | "
+            + " | ".join(_fmt(b) for b in buckets)
+            + " |"
         )
     print(f"\nbest single statsforecast model ({label}): {best_peer}")
     print("\nHorizon buckets, mean MASE as a ratio to SeasonalNaive / to persistence (Naive); < 1 beats it:\n")
@@ -381,6 +395,31 @@ def _overall(
     out["overall"][label] = {"models": table, "best_statsforecast": best_peer}
 
 
+def merge(paths: list[str], max_origins: int) -> None:
+    """Print the tables of several runs' --json figures as one run's (per-series means, as the runs averaged them)."""
+    figures: dict[str, dict[str, dict]] = {}
+    for path in paths:
+        with open(path) as f:
+            for name, models in json.load(f)["series"].items():
+                figures.setdefault(name, {}).update(models)
+    all_series = [s for s in load_series(None, max_origins) if s.name in figures]
+    names = list(dict.fromkeys(n for s in all_series for n in figures[s.name]))
+    results: dict[str, dict[str, Cell]] = {}
+    for s in all_series:
+        results[s.name] = {}
+        for n in names:
+            fig = figures[s.name].get(n)
+            cell = results[s.name][n] = Cell(failed="" if fig else "not run")
+            if fig and fig["failed"]:
+                cell.failed = fig["failed"]
+            elif fig:
+                cover = {80: fig["cover80"], 95: fig["cover95"]}
+                cpu = fig.get("cpu_seconds", float("nan"))  # absent from older runs
+                cell.rows.append(Scored(fig["mase"], fig["smape"], cover, fig["buckets"], fig["seconds"], cpu))
+    print(f"merged from: {', '.join(paths)}")
+    report(all_series, results, names)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--series", default="", help="comma list of series names (default: all)")
@@ -388,14 +427,13 @@ def main() -> None:
     parser.add_argument("--peers", default=",".join(PEERS), help="comma list of statsforecast models ('' for none)")
     parser.add_argument("--max-origins", type=int, default=10, help="origins per series at most (0: all)")
     parser.add_argument("--json", default=None, help="also write every figure to this JSON file")
+    parser.add_argument("--merge", nargs="+", default=None, help="print the tables of these --json files' union")
     args = parser.parse_args()
+    if args.merge:
+        merge(args.merge, args.max_origins)
+        return
 
-    all_series = load_series([s for s in args.series.split(",") if s] or None)
-    for s in all_series:
-        min_train = max(24, 2 * s.horizon, 2 * max(s.seasons, default=1))  # two seasons for MSTL
-        if s.freq == "synthetic":
-            min_train = len(s.values) - s.horizon * 5  # a 5000-step history at the first origin
-        s.origins = rolling_origins(len(s.values), s.horizon, min_train, args.max_origins)
+    all_series = load_series([s for s in args.series.split(",") if s] or None, args.max_origins)
 
     models: dict[str, Callable[[Series, np.ndarray], Forecast]] = {}
     for p in [p for p in args.peers.split(",") if p]:

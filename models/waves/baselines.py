@@ -88,21 +88,49 @@ class Autoregression:
         return out
 
 
-def _golden_min(fun: Callable[[float], float], lo: float, hi: float, iters: int = 30) -> float:
-    """Minimise a unimodal function on [lo, hi] by golden-section search."""
-    g = (np.sqrt(5.0) - 1.0) / 2.0
-    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
-    fa, fb = fun(a), fun(b)
-    for _ in range(iters):
-        if fa < fb:
-            hi, b, fb = b, a, fa
-            a = hi - g * (hi - lo)
-            fa = fun(a)
+_GOLDEN = (3.0 - np.sqrt(5.0)) / 2.0
+
+
+def _parabola_step(x: float, w: float, v: float, fx: float, fw: float, fv: float) -> tuple[float, float]:
+    """The step from x to the vertex of the parabola through (x, fx), (w, fw), (v, fv): (p, q), step = p / q."""
+    r = (x - w) * (fx - fv)
+    q = (x - v) * (fx - fw)
+    p = (x - v) * q - (x - w) * r
+    q = 2.0 * (q - r)
+    return (-p, q) if q > 0.0 else (p, -q)
+
+
+def _brent_min(fun: Callable[[float], float], lo: float, hi: float, xtol: float) -> float:
+    """Minimise a unimodal function on [lo, hi] to ``xtol`` by Brent's method (golden section + parabolas).
+
+    Near its minimum a smooth cost is a parabola, so the parabolic steps converge in a handful of calls
+    where golden section alone needs one call per 0.618x shrink of the bracket (about 30 here).
+    """
+    x = w = v = lo + _GOLDEN * (hi - lo)
+    fx = fw = fv = fun(x)
+    step = last = 0.0
+    for _ in range(100):
+        mid, tol = 0.5 * (lo + hi), 1e-8 * abs(x) + xtol / 3.0
+        if abs(x - mid) <= 2.0 * tol - 0.5 * (hi - lo):
+            break
+        p, q = _parabola_step(x, w, v, fx, fw, fv) if abs(last) > tol else (0.0, 0.0)
+        if abs(last) > tol and abs(p) < abs(0.5 * q * last) and q * (lo - x) < p < q * (hi - x):
+            last, step = step, p / q  # parabolic step
         else:
-            lo, a, fa = a, b, fb
-            b = lo + g * (hi - lo)
-            fb = fun(b)
-    return (lo + hi) / 2.0
+            last = (lo if x >= mid else hi) - x
+            step = _GOLDEN * last  # golden-section step into the larger part
+        u = x + (step if abs(step) >= tol else np.copysign(tol, step))
+        fu = fun(u)
+        if fu <= fx:
+            lo, hi = (x, hi) if u >= x else (lo, x)
+            v, fv, w, fw, x, fx = w, fw, x, fx, u, fu
+        else:
+            lo, hi = (lo, u) if u >= x else (u, hi)
+            if fu <= fw or w == x:
+                v, fv, w, fw = w, fw, u, fu
+            elif fu <= fv or v in (x, w):
+                v, fv = u, fu
+    return x
 
 
 def _design(t: np.ndarray, freqs: list[float]) -> np.ndarray:
@@ -167,13 +195,11 @@ class Harmonic:
     coef: list[np.ndarray] = field(default_factory=list)
 
     def fit(self, train: np.ndarray) -> Harmonic:
-        n, channels = train.shape
-        first = max(0, n - self.max_fit)
-        t = np.arange(first, n, dtype=np.float64)  # absolute steps, so predict_at needs no offset
+        t, first = self._steps(len(train))
         m = len(t)
         pad = 8 * int(2 ** np.ceil(np.log2(m)))
         self.freqs, self.coef = [], []
-        for c in range(channels):
+        for c in range(train.shape[1]):
             x = train[first:, c]
             freqs: list[float] = []
             rss = _rss(t, x, freqs)
@@ -181,7 +207,7 @@ class Harmonic:
                 resid = x - _matvec(_design(t, freqs), _lstsq(t, x, freqs))
                 spectrum = np.abs(np.fft.rfft(resid * np.hanning(m), pad))  # (pad/2+1,)
                 spectrum[0] = 0.0  # the mean is fitted separately
-                trial = self._refine(t, x, freqs + [int(np.argmax(spectrum)) / pad])
+                trial = self._refine(t, x, freqs + [int(np.argmax(spectrum)) / pad], 2)
                 trial_rss = _rss(t, x, trial)
                 if rss <= 1e-24 * m * (1.0 + float(x @ x)) or trial_rss > (1.0 - self.min_gain) * rss:
                     break
@@ -190,8 +216,22 @@ class Harmonic:
             self.coef.append(_lstsq(t, x, freqs))
         return self
 
+    def refit(self, train: np.ndarray) -> Harmonic:
+        """The same sinusoids on a longer history: each frequency refined once more, the amplitudes refitted."""
+        t, first = self._steps(len(train))
+        for c, freqs in enumerate(self.freqs):
+            x = train[first:, c]
+            self.freqs[c] = self._refine(t, x, freqs, 1) if freqs else freqs
+            self.coef[c] = _lstsq(t, x, self.freqs[c])
+        return self
+
+    def _steps(self, n: int) -> tuple[np.ndarray, int]:
+        """The absolute steps fitted (the last ``max_fit``), so predict_at needs no offset, and the first."""
+        first = max(0, n - self.max_fit)
+        return np.arange(first, n, dtype=np.float64), first
+
     @staticmethod
-    def _refine(t: np.ndarray, x: np.ndarray, freqs: list[float], rounds: int = 2) -> list[float]:
+    def _refine(t: np.ndarray, x: np.ndarray, freqs: list[float], rounds: int) -> list[float]:
         """Coordinate descent on each frequency within one FFT bin, all amplitudes refitted jointly.
 
         The raw FFT peak is off by up to half a bin and biased by leakage from its neighbours; a frequency
@@ -207,7 +247,7 @@ class Harmonic:
                     normal.set_freq(i, f)
                     return normal.rss()
 
-                freqs[i] = _golden_min(cost, max(freqs[i] - width, 1e-9), freqs[i] + width, iters=28)
+                freqs[i] = _brent_min(cost, max(freqs[i] - width, 1e-9), freqs[i] + width, 1e-6 * width)
                 normal.set_freq(i, freqs[i])
         return freqs
 

@@ -24,11 +24,13 @@ def _filter(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run damped-trend exponential smoothing for G parameter sets at once.
 
-    Returns the levels and trends after each step, (T, G) each, and the one-step errors (T, G), the first
-    two of which (initialisation) are zero.
+    ``y`` is one series (T,) for every parameter set, or one column per set (T, G): the channels of a
+    multi-channel series then share the loop over time. Returns the levels and trends after each step,
+    (T, G) each, and the one-step errors (T, G), the first two of which (initialisation) are zero.
     """
     n, g = len(y), len(alpha)
-    level, trend = np.full(g, y[0]), np.full(g, (y[min(n - 1, 3)] - y[0]) / max(1, min(n - 1, 3)))
+    ahead = min(n - 1, 3)
+    level, trend = y[0] * np.ones(g), (y[ahead] - y[0]) / max(1, ahead) * np.ones(g)
     trend = np.where(beta > 0, trend, 0.0)
     levels, trends, errors = np.empty((n, g)), np.empty((n, g)), np.zeros((n, g))
     levels[0], trends[0] = level, trend
@@ -57,27 +59,24 @@ class Smoothing:
     params: list[tuple[float, float, float]] = field(default_factory=list)  # (alpha, beta, phi) per channel
 
     def fit(self, train: np.ndarray) -> Smoothing:
-        self.params = []
-        for c in range(train.shape[1]):
-            y = train[-_MAX_FIT:, c]
-            alpha, beta, phi = _grid(self.kind)
-            _, _, errors = _filter(y, alpha, beta, phi)
-            best = int(np.argmin(np.sum(errors[2:] ** 2, axis=0)))
-            self.params.append((float(alpha[best]), float(beta[best]), float(phi[best])))
+        y = train[-_MAX_FIT:]  # (T, C)
+        channels = y.shape[1]
+        alpha, beta, phi = _grid(self.kind)  # (G,) each
+        g = len(alpha)
+        # Every channel with every parameter set in one pass: column c * G + i is channel c, set i.
+        _, _, errors = _filter(np.repeat(y, g, axis=1), *(np.tile(v, channels) for v in (alpha, beta, phi)))
+        best = np.argmin(np.sum(errors[2:] ** 2, axis=0).reshape(channels, g), axis=1)  # (C,)
+        self.params = [(float(alpha[i]), float(beta[i]), float(phi[i])) for i in best]
         return self
 
     def predict_at(self, series: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
         origins = np.asarray(origins)
-        out = np.empty((len(origins), horizon, series.shape[1]))  # (O, H, C)
-        steps = np.arange(1, horizon + 1)
-        for c, (alpha, beta, phi) in enumerate(self.params):
-            first = max(0, int(origins.min()) - 4 * _MAX_FIT)  # the state forgets older steps geometrically
-            y = series[first : int(origins.max()), c]
-            levels, trends, _ = _filter(y, np.array([alpha]), np.array([beta]), np.array([phi]))
-            damp = np.cumsum(phi**steps)  # (H,)
-            state = origins - 1 - first
-            out[:, :, c] = levels[state, 0][:, None] + trends[state, 0][:, None] * damp
-        return out
+        alpha, beta, phi = (np.array(v) for v in zip(*self.params, strict=True))  # (C,) each
+        first = max(0, int(origins.min()) - 4 * _MAX_FIT)  # the state forgets older steps geometrically
+        levels, trends, _ = _filter(series[first : int(origins.max())], alpha, beta, phi)  # (T', C) each
+        damp = np.cumsum(phi ** np.arange(1, horizon + 1)[:, None], axis=0)  # (H, C)
+        state = origins - 1 - first
+        return levels[state][:, None, :] + trends[state][:, None, :] * damp  # (O, H, C)
 
 
 def _hw_filter(

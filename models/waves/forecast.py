@@ -35,7 +35,7 @@ MAX_CHANNELS = 16
 MAX_SEED_STEPS = 100_000
 MAX_SEASON_LENGTHS = 3
 # Bumped whenever training changes, so that stale cached models are never reused.
-VERSION = "hybrid-v1"
+VERSION = "hybrid-v2"
 
 
 @dataclass

@@ -21,6 +21,12 @@ from models.waves.features import features
 
 log = logging.getLogger(__name__)
 
+EXACT_HIGHWAY = 1e-6  # the highway's relative held-out error under which the LSTM is not trained
+# The least share of the highway's held-out error the LSTM must remove to be kept: the best of several
+# scored checkpoints is kept, so a gain of a fraction of a percent is noise.
+MIN_GAIN = 0.01
+_TABLE = 1 << 23  # the most values (origins x horizon x channels) of training targets held at once
+
 
 @contextmanager
 def single_thread() -> Iterator[None]:
@@ -102,14 +108,19 @@ class PathLSTM(nn.Module):
 
     def forward(self, window: torch.Tensor) -> torch.Tensor:
         """Normalised feature windows (B, L, 3C) -> normalised path deltas (B, H, C)."""
+        path = self.lstm_gate * self.correction(window)  # (B, H, C)
+        return path + self.highway(window) if self.cfg.highway else path
+
+    def correction(self, window: torch.Tensor) -> torch.Tensor:
+        """The LSTM's part of the path (B, H, C), before the gate."""
         b, length, f = window.shape
         patches = window.reshape(b, length // self.cfg.patch, self.cfg.patch * f)  # (B, L/P, P*3C)
         out, _ = self.lstm(patches)  # (B, L/P, hidden)
-        path = self.lstm_gate * self.head(out[:, -1]).view(b, self.cfg.horizon, self.cfg.channels)  # (B, H, C)
-        if self.cfg.highway:
-            values = window[:, :, : self.cfg.channels]  # (B, L, C): the normalised x columns
-            path = path + highway_path(values, self.hw_weight, self.hw_bias)
-        return path
+        return self.head(out[:, -1]).view(b, self.cfg.horizon, self.cfg.channels)
+
+    def highway(self, window: torch.Tensor) -> torch.Tensor:
+        """The fixed linear part of the path (B, H, C), from the window's normalised x columns."""
+        return highway_path(window[:, :, : self.cfg.channels], self.hw_weight, self.hw_bias)
 
 
 def highway_path(values: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -179,12 +190,50 @@ def _safe_std(x: np.ndarray) -> np.ndarray:
     return np.where(std > 1e-12 * (1.0 + np.abs(x).max(axis=0)), std, 1.0)
 
 
+class EarlyStop:
+    """Scores the LSTM's correction on held-out windows during training, keeps the best weights, says when to stop.
+
+    The correction starts at zero, so the first score is the highway's alone. On most series the LSTM learns
+    what it can of the highway's residual within a few hundred steps and then fits noise, and on some it never
+    helps: training stops after ``PATIENCE`` scores without a new best, and the best weights are restored.
+    """
+
+    CHECKS = 10  # scores over the full schedule
+    PATIENCE = 2
+
+    def __init__(self, windows: torch.Tensor, residuals: torch.Tensor) -> None:
+        self.windows, self.residuals = windows, residuals  # (V, L, 3C), (V, H, C)
+        self.best = float("inf")
+        self.state: dict[str, torch.Tensor] = {}
+        self.misses = 0
+
+    @torch.no_grad()
+    def check(self, net: PathLSTM) -> bool:
+        """Score the current weights; True when training should stop."""
+        net.eval()
+        error = torch.mean((net.correction(self.windows) - self.residuals) ** 2).item()
+        net.train()
+        if error < self.best:
+            self.best, self.misses = error, 0
+            self.state = {k: v.clone() for k, v in net.state_dict().items() if k.startswith(("lstm.", "head."))}
+        else:
+            self.misses += 1
+        return self.misses >= self.PATIENCE
+
+    def restore(self, net: PathLSTM) -> None:
+        """The best weights seen, the final ones included."""
+        self.check(net)
+        net.load_state_dict(self.state, strict=False)
+
+
 class LSTMForecaster:
     """Our fast LSTM: batched random windows (truncated BPTT over ``window`` steps), Adam with one-cycle lr."""
 
     def __init__(self, cfg: LSTMConfig) -> None:
         self.cfg = cfg
         self.val_gain = float("nan")  # share of the highway's validation error the LSTM removes
+        self.highway_val_error = float("nan")  # the highway's validation error / the targets' mean square
+        self.trained_steps = 0  # fewer than cfg.steps when early stopping ended the training
         with torch.random.fork_rng():
             torch.manual_seed(cfg.seed)
             self.net = PathLSTM(cfg)
@@ -223,12 +272,50 @@ class LSTMForecaster:
             else:  # too few windows to judge the correction: the highway alone, which cannot overfit as much
                 net.lstm_gate.fill_(0.0)
                 return
-        loss = self._train(fn, xn, lo, hi, on_fraction)
-        if val_lo <= len(train) - cfg.horizon:
-            # At most 512 evenly spaced windows: enough to judge, and bounded memory at long horizons.
-            val = torch.linspace(val_lo, len(train) - cfg.horizon, min(512, len(train) - cfg.horizon - val_lo + 1))
-            self._gate(fn, xn, val.round().long())
-        log.debug("lstm trained: %d steps, last loss %.3g, gate %g", cfg.steps, loss, net.lstm_gate)
+        val = self._validation(val_lo, len(train) - cfg.horizon)
+        if cfg.highway and val is not None and self._highway_exact(fn, xn, val):
+            net.lstm_gate.fill_(0.0)  # nothing left for the LSTM to correct: skip its training
+            return
+        loss = self._train(fn, xn, lo, hi, val, on_fraction)
+        if val is not None:
+            self._gate(fn, xn, val)
+        log.debug("lstm trained: %d steps, last loss %.3g, gate %g", self.trained_steps, loss, net.lstm_gate)
+
+    @staticmethod
+    def _validation(first: int, last: int) -> torch.Tensor | None:
+        """At most 512 evenly spaced validation origins in first..last: enough to judge, bounded memory."""
+        if first > last:
+            return None
+        return torch.linspace(first, last, min(512, last - first + 1)).round().long()
+
+    @torch.no_grad()
+    def _residuals(self, fn: torch.Tensor, xn: torch.Tensor, origins: torch.Tensor) -> torch.Tensor:
+        """The path-delta targets at ``origins`` minus the highway's path (the targets without one): (O, H, C)."""
+        cfg, out = self.cfg, []
+        for chunk in torch.split(origins, 1024):
+            target = xn[chunk[:, None] + torch.arange(cfg.horizon)] - xn[chunk - 1][:, None]  # (b, H, C)
+            if cfg.highway:
+                target = target - self.net.highway(fn[chunk[:, None] + torch.arange(-cfg.window, 0)])
+            out.append(target)
+        return torch.cat(out)
+
+    def _val_error(self, fn: torch.Tensor, xn: torch.Tensor, origins: torch.Tensor) -> tuple[float, float]:
+        """The net's mean squared error on the windows at ``origins``, and the targets' mean square."""
+        window = fn[origins[:, None] + torch.arange(-self.cfg.window, 0)]  # (V, L, 3C)
+        target = xn[origins[:, None] + torch.arange(self.cfg.horizon)] - xn[origins - 1][:, None]  # (V, H, C)
+        with torch.no_grad():
+            return torch.mean((self.net(window) - target) ** 2).item(), torch.mean(target**2).item()
+
+    def _highway_exact(self, fn: torch.Tensor, xn: torch.Tensor, origins: torch.Tensor) -> bool:
+        """Whether the highway alone (the LSTM starts from no correction) is exact on the held-out windows.
+
+        A sum of sinusoids is linearly predictable, and on clean waves the highway's held-out error is a
+        millionth of the paths' mean square or less: the LSTM has nothing to learn, its training would cost
+        the most of the whole forecast, and the gate would switch it off anyway.
+        """
+        error, scale = self._val_error(fn, xn, origins)
+        self.highway_val_error = error / max(scale, 1e-30)
+        return self.highway_val_error < EXACT_HIGHWAY
 
     def _normalise(self, train: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Store the training part's feature and value statistics in the net; its normalised tensors."""
@@ -240,39 +327,53 @@ class LSTMForecaster:
         net.x_std.copy_(torch.as_tensor(_safe_std(train)))
         return self._tensors(train)
 
-    def _train(self, fn: torch.Tensor, xn: torch.Tensor, lo: int, hi: int, on_fraction: OnFraction | None) -> float:
-        """The training loop: Adam, one-cycle lr, batches of random windows at origins lo..hi; the last loss."""
+    def _train(
+        self,
+        fn: torch.Tensor,
+        xn: torch.Tensor,
+        lo: int,
+        hi: int,
+        val: torch.Tensor | None,
+        on_fraction: OnFraction | None,
+    ) -> float:
+        """Adam, one-cycle lr, batches of random windows at origins lo..hi, early stopping on ``val``; the last loss."""
         cfg, net = self.cfg, self.net
         gen = torch.Generator().manual_seed(cfg.seed)
         opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=cfg.lr)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
         back = torch.arange(-cfg.window, 0)  # (L,)
-        ahead = torch.arange(cfg.horizon)  # (H,)
+        # The highway is fixed: what it leaves of each window's target is computed once, not every batch.
+        small = (hi - lo + 1) * cfg.horizon * cfg.channels <= _TABLE
+        table = self._residuals(fn, xn, torch.arange(lo, hi + 1)) if small else None
+        stop = EarlyStop(fn[val[:, None] + back], self._residuals(fn, xn, val)) if val is not None else None
+        every = max(1, cfg.steps // EarlyStop.CHECKS)
         net.train()
         for step in range(cfg.steps):
+            if stop is not None and step % every == 0 and stop.check(net):
+                break
             origins = torch.randint(lo, hi + 1, (cfg.batch,), generator=gen)  # (B,)
             window = fn[origins[:, None] + back]  # (B, L, 3C)
-            target = xn[origins[:, None] + ahead] - xn[origins - 1][:, None]  # (B, H, C)
-            loss = torch.mean((net(window) - target) ** 2)
+            target = table[origins - lo] if table is not None else self._residuals(fn, xn, origins)  # (B, H, C)
+            loss = torch.mean((net.correction(window) - target) ** 2)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             if on_fraction is not None and step % 25 == 0:
                 on_fraction(step / cfg.steps)
+        self.trained_steps = step + 1
+        if stop is not None:
+            stop.restore(net)
         net.eval()
         return loss.item()
 
-    @torch.no_grad()
     def _gate(self, fn: torch.Tensor, xn: torch.Tensor, origins: torch.Tensor) -> None:
-        """Keep the LSTM's correction only if it lowers the error on the held-out training windows."""
-        window = fn[origins[:, None] + torch.arange(-self.cfg.window, 0)]  # (V, L, 3C)
-        target = xn[origins[:, None] + torch.arange(self.cfg.horizon)] - xn[origins - 1][:, None]  # (V, H, C)
-        with_lstm = torch.mean((self.net(window) - target) ** 2).item()
+        """Keep the LSTM's correction only if it lowers the error on the held-out windows by MIN_GAIN or more."""
+        with_lstm, _ = self._val_error(fn, xn, origins)
         self.net.lstm_gate.fill_(0.0)
-        without = torch.mean((self.net(window) - target) ** 2).item()
+        without, _ = self._val_error(fn, xn, origins)
         self.val_gain = 1.0 - with_lstm / max(without, 1e-30)
-        self.net.lstm_gate.fill_(1.0 if with_lstm < without else 0.0)
+        self.net.lstm_gate.fill_(1.0 if self.val_gain >= MIN_GAIN else 0.0)
 
     @torch.no_grad()
     def predict_at(self, series: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:

@@ -69,10 +69,13 @@ class View:
 
     def restore(self, paths: np.ndarray, origins: np.ndarray) -> np.ndarray:
         """Adjusted paths (O, H, C) starting at each origin -> the data's scale."""
-        key = (np.asarray(origins).tobytes(), paths.shape)
+        origins = np.asarray(origins)
+        key = (origins.tobytes(), paths.shape)
         if self._restore_key != key:  # every member restores at the same origins: compute the season once
-            t = (np.asarray(origins)[:, None] + np.arange(paths.shape[1])).ravel()
-            self._restore_key, self._restore_season = key, self._season(t).reshape(paths.shape)
+            first = int(origins.min())  # the paths overlap: the season over their span, then gathered
+            span = self._season(np.arange(first, int(origins.max()) + paths.shape[1]))  # (S, C)
+            self._restore_key = key
+            self._restore_season = span[origins[:, None] - first + np.arange(paths.shape[1])]  # (O, H, C)
         y = paths + self._restore_season
         return np.where(self.log, np.exp(np.clip(y, -700.0, 700.0)), y)
 
@@ -143,12 +146,19 @@ class Member:
 
 
 def classical_members(periods: list[list[float]], views: Views, n: int, positive: bool) -> list[Member]:
-    """Persistence, seasonal naive, AR, Holt-Winters and harmonic on the raw series; ES, Theta, AR adjusted."""
+    """Persistence, seasonal naive (main and longest period), AR, Holt-Winters and harmonic on the raw series;
+    ES, Theta and AR on the adjusted views."""
     mains = {int(round(p[0])) if p else 1 for p in periods}
     main = mains.pop() if len(mains) == 1 else 1  # seasonal naive and Holt-Winters need one shared period
     out = [Member("persistence", lambda: SeasonalNaive(1)), Member("ar", lambda: AutoAR(max_order=32))]
     if main > 1:
         out.append(Member("seasonal_naive", lambda: SeasonalNaive(main)))
+    longs = {int(round(max(p))) if p else 1 for p in periods}
+    longest = longs.pop() if len(longs) == 1 else 1
+    if longest > main and n >= 2 * longest:
+        # The longest season repeats every shorter one that divides it (a week holds its days), and the
+        # profile of its last cycle evolves with the series, which the Fourier views' fitted profile does not.
+        out.append(Member("seasonal_naive_long", lambda: SeasonalNaive(longest)))
     if 2 <= main <= MAX_HOLT_WINTERS_PERIOD and n >= 3 * main:
         out.append(Member("holt_winters", lambda: HoltWinters(main)))
         if positive:

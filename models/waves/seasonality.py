@@ -109,13 +109,23 @@ def detect_periods(x: np.ndarray, hints: Sequence[float] = (), max_periods: int 
 
 
 def fourier(t: np.ndarray, periods: Sequence[float], harmonics: Sequence[int]) -> np.ndarray:
-    """Columns cos/sin(2 pi k t / p) for each period p and k = 1..K_p: (T, 2 sum K)."""
-    cols = []
+    """Columns cos/sin(2 pi k t / p) for each period p and k = 1..K_p: (T, 2 sum K).
+
+    The harmonics are powers of exp(2 pi i t / p), a complex product each instead of a cosine and a sine;
+    every 8th power is computed afresh, so rounding cannot build up (errors stay near 1e-12).
+    """
+    t = np.asarray(t, dtype=np.float64)
+    blocks = []
     for p, k_max in zip(periods, harmonics, strict=True):
-        for k in range(1, k_max + 1):
-            angle = 2.0 * np.pi * k * t / p
-            cols += [np.cos(angle), np.sin(angle)]
-    return np.stack(cols, axis=1) if cols else np.zeros((len(t), 0))
+        if k_max < 1:
+            continue
+        base = np.exp(2j * np.pi * t / p)  # (T,)
+        powers = np.empty((len(t), k_max), dtype=np.complex128)  # (T, K): column k-1 holds exp(2 pi i k t / p)
+        powers[:, 0] = base
+        for k in range(2, k_max + 1):
+            powers[:, k - 1] = np.exp(2j * np.pi * k * t / p) if k % 8 == 0 else powers[:, k - 2] * base
+        blocks.append(powers.view(np.float64))  # (T, 2K): cos, sin interleaved
+    return np.concatenate(blocks, axis=1) if blocks else np.zeros((len(t), 0))
 
 
 def harmonics_for(period: float, n: int) -> int:
@@ -162,8 +172,9 @@ class Seasonal:
         t = np.arange(n, dtype=np.float64)[ok]
         design = fourier(t, periods, harmonics)  # (T', 2K)
         target = (x - trend)[ok]
-        gram = design.T @ design
-        coef = np.linalg.solve(gram + 1e-8 * np.trace(gram) / len(gram) * np.eye(len(gram)), design.T @ target)
+        # numpy's own loops, not BLAS: threaded BLAS spins when another process holds the other core.
+        gram, rhs = np.einsum("ti,tj->ij", design, design), np.einsum("ti,t->i", design, target)
+        coef = np.linalg.solve(gram + 1e-8 * np.trace(gram) / len(gram) * np.eye(len(gram)), rhs)
         return cls(list(periods), harmonics, coef)
 
     def component(self, t: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ import pytest
 from models.waves.classical import AutoAR, HoltWinters, SeasonalNaive, Smoothing, Theta
 from models.waves.combine import Combination, backtest_split, bucket_slices, min_lstm_history
 from models.waves.intervals import conformal_intervals
+from models.waves.lstm import MIN_GAIN, LSTMConfig, LSTMForecaster
 from models.waves.seasonality import Seasonal, detect_periods
 
 
@@ -131,3 +132,24 @@ def test_conformal_intervals_cover_and_nest() -> None:
     fresh = resid[200:, :, 0]  # held-out errors
     inside = (fresh >= lo95[None, :, 0]) & (fresh <= hi95[None, :, 0])
     assert 0.9 <= inside.mean() <= 0.99
+
+
+def test_a_second_season_gets_its_own_seasonal_naive() -> None:
+    t = np.arange(24 * 7 * 6)
+    rng = np.random.default_rng(3)
+    x = (np.where(t % 24 < 8, 0.0, 3.0) + np.where(t % 168 < 48, -1.2, 0.0) + rng.normal(0, 0.2, len(t)))[:, None]
+    comb = Combination(24, use_lstm=False).fit(x)
+    assert comb.periods == [[24.0, 168.0]]
+    assert "seasonal_naive" in comb.names and "seasonal_naive_long" in comb.names
+    # The weekly profile repeats exactly, so its seasonal naive beats the daily one on the backtest.
+    scores = comb.scores()
+    assert scores["seasonal_naive_long"]["mae"] < 0.5 * scores["seasonal_naive"]["mae"]
+
+
+def test_lstm_training_stops_early_when_it_cannot_help_the_highway() -> None:
+    # White noise: nothing is predictable, so the correction never beats the highway on held-out windows.
+    x = np.random.default_rng(4).normal(size=(1500, 1))
+    cfg = LSTMConfig(channels=1, horizon=10, window=32, steps=400, ridges=(1e-4, 1.0))
+    model = LSTMForecaster(cfg).fit(x)
+    assert model.trained_steps < cfg.steps  # patience ran out well before the end
+    assert model.net.lstm_gate.item() == 0.0 and model.val_gain < MIN_GAIN
