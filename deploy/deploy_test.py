@@ -189,7 +189,7 @@ class Stack:
         self.env = dict(os.environ, PYTHON_IMAGE=python_image, REDIS_IMAGE=redis_image,
                         STYLEWAVE_IMAGE=IMAGE, STYLEWAVE_PUBLISH=f"127.0.0.1:{self.port}",
                         STYLEWAVE_API_KEYS="")  # fmt: skip
-        self.logs: list[str] = []  # worker logs of containers that are gone
+        self.logs: dict[str, str] = {}  # container id -> its worker log, kept past the container's removal
 
     def compose(self, *args: str, capture: bool = False, check: bool = True,
                 timeout: float = 1800) -> subprocess.CompletedProcess[str]:  # fmt: skip
@@ -198,6 +198,7 @@ class Stack:
                    capture=capture, check=check, timeout=timeout)  # fmt: skip
 
     def up(self, workers: int) -> None:
+        self.save_worker_logs()  # scaling down removes worker containers, and their logs with them
         self.compose("up", "-d", "--no-build", "--scale", f"worker={workers}")
 
     def containers(self, service: str) -> dict[str, str]:
@@ -211,11 +212,12 @@ class Stack:
         return out
 
     def save_worker_logs(self) -> None:
-        """Keep the logs of every worker container (also stopped ones) before `down` removes them."""
+        """Keep the logs of every worker container (also stopped ones) before `down` or a scale-down removes
+        them; a container's log only grows, so the latest copy replaces the one kept before."""
         ids = self.compose("ps", "-a", "-q", "worker", capture=True, check=False).stdout.split()
         for cid in ids:
             r = run(["docker", "logs", cid], capture=True, check=False)
-            self.logs.append(r.stdout + r.stderr)
+            self.logs[cid] = r.stdout + r.stderr
 
     def down(self, volumes: bool) -> None:
         self.save_worker_logs()
@@ -402,7 +404,7 @@ def check_each_ran_once(stack: Stack, api: Api) -> None:
     """Every job ended `succeeded`, and exactly one worker log line says it did."""
     stack.save_worker_logs()
     successes: Counter[str] = Counter()
-    for text in stack.logs:
+    for text in stack.logs.values():
         for line in text.splitlines():
             try:
                 entry = json.loads(line)
