@@ -69,7 +69,7 @@ class Client:
             detail = response.text or response.reason_phrase
         message = f"{response.status_code} {describe_detail(detail)}"
         if response.status_code == 401:
-            message += " (pass --api-key)"
+            message += " (set STYLEWAVE_API_KEY, or pass --api-key)"
         if response.status_code == 429 and "retry-after" in response.headers:
             message += f" (retry in {response.headers['retry-after']} s)"
         raise ServiceError(message, response.status_code)

@@ -9,10 +9,12 @@ truncated upload is refused here. The worker decodes, downscaled as it reads (se
 from __future__ import annotations
 
 import io
+import re
 import warnings
 
 from PIL import Image
 
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 ACCEPTED_FORMATS = {"PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF"}
 
 
@@ -48,8 +50,11 @@ def check_image(data: bytes, field: str, max_pixels: int) -> tuple[int, int]:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageRejected(field, f"image is too large to decode safely ({exc})", 413) from exc
+    except Image.UnidentifiedImageError as exc:
+        raise ImageRejected(field, "not an image (the format is not recognised)") from exc
     except Exception as exc:  # Pillow raises many types for bad data: OSError, SyntaxError, ValueError...
-        raise ImageRejected(field, f"not a readable image ({type(exc).__name__}: {exc})") from exc
+        reason = _OBJECT_REPR.sub("the file", str(exc))  # Pillow names its buffer: <_io.BytesIO object at 0x...>
+        raise ImageRejected(field, f"not a readable image ({type(exc).__name__}: {reason})") from exc
     if min(width, height) < 1:
         raise ImageRejected(field, "image has no pixels")
     return width, height

@@ -23,7 +23,7 @@ from app.owners import Owners
 from app.queue import make_celery, send_job
 from app.reaper import start_reaper
 from app.routes import docs, health, jobs, style_transfers, wave_forecasts, webhooks
-from app.security import HttpDefaults, JsonBodyLimit
+from app.security import BodyLimit, HttpDefaults
 from app.settings import Settings, get_settings
 from app.store import JobStore
 from app.webhooks import queue_delivery
@@ -111,7 +111,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="stylewave",
         version="0.1.0",
         summary="Neural style transfer and LSTM wave forecasting, as jobs.",
-        max_body_size=settings.max_upload_bytes,
         lifespan=lifespan,
         docs_url=None,  # app/routes/docs.py serves /docs from installed files; ReDoc would need a CDN
         redoc_url=None,
@@ -127,7 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(Exception, internal_error)
     app.add_middleware(CSVForecastBody)  # inside the guard: turns a CSV forecast request into its JSON
     app.add_middleware(ContentTypeGuard)
-    app.add_middleware(JsonBodyLimit, max_json_bytes=settings.max_json_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_json_bytes, json_only=True)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)  # the outermost: every body
     for module in (style_transfers, wave_forecasts, jobs, webhooks, health, docs):
         app.include_router(module.router)
     app.mount(docs.ASSETS_URL, StaticFiles(directory=docs.assets_dir()), name="docs-assets")

@@ -19,6 +19,8 @@ VGG19_LAYERS: tuple[str, ...] = (
     "conv5_1", "conv5_2", "conv5_3", "conv5_4", "pool5",
 )  # fmt: skip
 DEFAULT_STYLE_LAYERS = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
+# Every mode's content layer when a request leaves `content_layers` unset (models/nst/modes.py: MODE_DEFAULTS).
+DEFAULT_CONTENT_LAYERS = ["conv4_2"]
 
 # Wave-forecast limits (models/waves/forecast.py mirrors them; a test checks they agree).
 MAX_HORIZON = 1000
@@ -203,12 +205,16 @@ class StyleTransferParams(WebhookFields):
         Mode.transfer, description="transfer = content + style; content / style = one half alone; dream = DeepDream"
     )
     size: int = Field(512, ge=16, description="Longest edge of the output in pixels (aspect kept).")
-    iterations: int = Field(150, ge=1, description="Optimisation steps, across all scales.")
+    iterations: int | None = Field(
+        None, ge=1, description="Optimisation steps, across all scales. Default: 150; style: 250; dream: 5 per octave."
+    )
     optimizer: Literal["lbfgs", "adam"] = "lbfgs"
     init: Init | None = Field(None, description="Start image; default: content for transfer/dream, noise otherwise.")
     content_weight: float = Field(1.0, ge=0, description="alpha, on the relative feature error")
     style_weight: float = Field(10.0, ge=0, description="beta, on the relative Gram-matrix error")
-    content_layers: list[str] = Field(default_factory=lambda: ["conv4_2"], description="Comma list.")
+    content_layers: list[str] | None = Field(
+        None, description="Comma list (mode=dream amplifies the first). Default: conv4_2."
+    )
     style_layers: list[str] = Field(default_factory=lambda: list(DEFAULT_STYLE_LAYERS), description="Comma list.")
     style_blend: list[float] | None = Field(None, description="One weight per style image (comma list).")
     layer_weights: dict[str, float] | None = Field(
@@ -217,10 +223,18 @@ class StyleTransferParams(WebhookFields):
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="bf16 autocast for the network passes; auto = bf16 where the CPU has it natively."
     )
-    tv_weight: float = Field(0.0, ge=0, description="Total-variation smoothing weight.")
+    tv_weight: float | None = Field(
+        None, ge=0, description="Total-variation smoothing weight. Default: 0; content: 0.3."
+    )
     preserve_colors: bool = Field(False, description="Keep the content's colours (luminance-only transfer).")
     pooling: Literal["max", "avg"] = "max"
-    scales: int = Field(3, ge=1, le=8, description="Number of coarse-to-fine scales (x2 apart, ending at size).")
+    scales: int | None = Field(
+        None,
+        ge=1,
+        le=8,
+        description="Number of coarse-to-fine scales (x2 apart, ending at size; dream: octaves x1.4 apart). "
+        "Default: 3; dream: 4.",
+    )
     style_scale: float = Field(1.0, gt=0, le=4, description="Style image size relative to the output.")
     seed: int = Field(0, ge=0, le=2**32 - 1)
     sweep_style_weights: list[float] | None = Field(
@@ -230,6 +244,14 @@ class StyleTransferParams(WebhookFields):
         None,
         description="Sweep: one tile per style-layer stack; stacks separated by `;` or `|`, layers by `+` "
         "(e.g. `conv1_1|conv1_1+conv2_1`).",
+    )
+    sweep_content_layers: list[str] | None = Field(
+        None,
+        description="Sweep: one tile per content layer (comma list, at most 16); with mode=dream, one dream per "
+        "layer: shallow layers give strokes and textures, deep ones objects and eyes. Not with the style sweeps.",
+    )
+    dream_strength: float = Field(
+        1.0, gt=0, le=8, description="mode=dream: scales the step, from 0.25 (subtle) to 4 (wild)."
     )
 
     @model_validator(mode="before")
@@ -241,14 +263,16 @@ class StyleTransferParams(WebhookFields):
             return {k: v for k, v in data.items() if k not in ("content", "style")}
         return data
 
-    _split = field_validator("content_layers", "style_layers", "style_blend", "sweep_style_weights", mode="before")(
-        lambda cls, v: _split_list(v)
-    )
+    _split = field_validator(
+        "content_layers", "style_layers", "style_blend", "sweep_style_weights", "sweep_content_layers", mode="before"
+    )(lambda cls, v: _split_list(v))
 
-    @field_validator("content_layers", "style_layers")
+    @field_validator("content_layers", "style_layers", "sweep_content_layers")
     @classmethod
-    def _known_layers(cls, v: list[str]) -> list[str]:
-        return _check_layers(v) or []
+    def _known_layers(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and len(v) > 16:
+            raise ValueError("give at most 16 layers")
+        return _check_layers(v)
 
     @field_validator("style_blend", "sweep_style_weights")
     @classmethod
@@ -307,6 +331,16 @@ class StyleTransferParams(WebhookFields):
             raise ValueError("style_blend must not be all zeros")
         return self
 
+    @model_validator(mode="after")
+    def _one_content_sweep(self) -> StyleTransferParams:
+        if self.sweep_content_layers is None:
+            return self
+        if self.mode is Mode.style:
+            raise ValueError("sweep_content_layers: needs a content image (mode transfer, content or dream)")
+        if self.sweep_style_weights is not None or self.sweep_style_layers is not None:
+            raise ValueError("sweep_content_layers: cannot be combined with sweep_style_weights/sweep_style_layers")
+        return self
+
     def layer_stacks(self) -> list[list[str]] | None:
         """The sweep's style-layer stacks as lists of layer names."""
         if self.sweep_style_layers is None:
@@ -345,11 +379,11 @@ class WaveForecastRequest(WebhookFields):
 
     waves: list[WaveChannel] | None = Field(None, min_length=1, max_length=MAX_CHANNELS)
     history: int = Field(3000, ge=1, le=MAX_HISTORY, description="Observed samples t = 0 .. history-1.")
-    noise_std: float = Field(0.0, ge=0)
+    noise_std: float = Field(0.0, ge=0, description="Standard deviation of the noise added to generated waves.")
     series: list[list[float]] | None = Field(
         None, max_length=MAX_HISTORY, description="Rows of channels, oldest first."
     )
-    horizon: int = Field(23, ge=1, le=MAX_HORIZON)
+    horizon: int = Field(23, ge=1, le=MAX_HORIZON, description="Steps to forecast.")
     model: ForecastModel = Field(
         "auto",
         description="`auto` (the default): the backtest-weighted hybrid of the LSTM and the classical models; "
@@ -384,6 +418,12 @@ class WaveForecastRequest(WebhookFields):
         for item in items:
             out += [p.strip() for p in item.split(",") if p.strip()] if isinstance(item, str) else [item]
         return out
+
+    @field_validator("timestamps", mode="before")
+    @classmethod
+    def _labels(cls, v: Any) -> Any:
+        """A list, or a comma list (query strings, the CLI's --timestamps); ISO 8601 labels hold no commas."""
+        return _split_list(v)
 
     @field_validator("season_length")
     @classmethod

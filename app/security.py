@@ -145,12 +145,17 @@ class _TooLarge(HTTPException):
         super().__init__(413, detail)
 
 
-class JsonBodyLimit:
-    """413 for a JSON body over `max_json_bytes` (the app-wide cap, `max_upload_bytes`, is for uploads)."""
+class BodyLimit:
+    """413 JSON for a request body over `max_bytes`: refused from its Content-Length, or counted as it streams in.
 
-    def __init__(self, app: ASGIApp, max_json_bytes: int) -> None:
+    Two of them wrap the app: the JSON cap (`json_only`, `max_json_bytes`) and the cap on every body, uploads
+    included (`max_upload_bytes`). Starlette's own cap would answer text/plain; every error here is JSON.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, json_only: bool = False) -> None:
         self.app = app
-        self.max_bytes = max_json_bytes
+        self.max_bytes = max_bytes
+        self.json_only = json_only
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
@@ -158,12 +163,12 @@ class JsonBodyLimit:
             return
         headers = Headers(scope=scope)
         media = headers.get("content-type", "").split(";")[0].strip().lower()
-        if media != "application/json" and not media.endswith("+json"):
+        if self.json_only and media != "application/json" and not media.endswith("+json"):
             await self.app(scope, receive, send)
             return
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_bytes:
-            await _send_json(send, 413, self._detail(int(length)))
+            await _send_json(send, 413, self._detail(int(length)), [(b"connection", b"close")])  # body unread
             return
         await self._counted(scope, receive, send)
 
@@ -190,8 +195,9 @@ class JsonBodyLimit:
         except _TooLarge as exc:  # read outside a route (one that does not catch it): answer here
             if started:
                 raise
-            await _send_json(send, 413, exc.detail)
+            await _send_json(send, 413, exc.detail, [(b"connection", b"close")])
 
     def _detail(self, size: int, more: bool = False) -> str:
-        body = "the JSON body" if more else f"the JSON body of {size} bytes"
+        what = "the JSON body" if self.json_only else "the request body"
+        body = what if more else f"{what} of {size} bytes"
         return f"{body} exceeds the limit of {self.max_bytes} bytes"

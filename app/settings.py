@@ -73,6 +73,10 @@ class Settings(BaseSettings):
         default="", description="Comma list of Host names served besides localhost (`*.example.com`, or `*`)."
     )
 
+    # The client side: `stylewave stylize|forecast` read these when --server / --api-key are not given.
+    server: str | None = Field(default=None, description="CLI: the service to submit to; unset or empty: run locally.")
+    api_key: str | None = Field(default=None, description="CLI: the key sent to --server (keeps it out of `ps`).")
+
     webhook_secret: str | None = Field(
         default=None, description="`whsec_<base64>`; unset: one is generated once and kept in Redis."
     )

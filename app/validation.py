@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.images import ImageRejected, check_image
-from app.schemas import VGG19_LAYERS, Init, Mode, StyleTransferParams, WaveForecastRequest
+from app.schemas import DEFAULT_CONTENT_LAYERS, VGG19_LAYERS, Init, Mode, StyleTransferParams, WaveForecastRequest
 from app.settings import Settings
 
 MAX_STYLE_IMAGES = 8
@@ -72,7 +72,7 @@ def check_style_fields(params: StyleTransferParams, settings: Settings, has_cont
         raise InvalidParams("style_blend", f"{len(params.style_blend)} weights for {n_styles} style images")
     if params.size > settings.max_size:
         raise InvalidParams("size", f"size {params.size} exceeds the maximum of {settings.max_size}")
-    if params.iterations > settings.max_iterations:
+    if params.iterations is not None and params.iterations > settings.max_iterations:
         raise InvalidParams("iterations", f"at most {settings.max_iterations} iterations")
     if params.init is Init.content and not params.mode.needs_content:
         raise InvalidParams("init", "init=content needs a content image")
@@ -98,9 +98,10 @@ def check_style_images(params: StyleTransferParams, settings: Settings, images: 
 
 def needed_layers(params: StyleTransferParams) -> list[str]:
     """The VGG-19 layers a request reads on the output image (as models/nst/objective.py computes them)."""
+    content_layers = params.content_layers or DEFAULT_CONTENT_LAYERS  # None: the mode's default
     if params.mode is Mode.dream:
-        return params.content_layers[:1]
-    layers = list(params.content_layers) if params.mode.needs_content else []
+        return params.sweep_content_layers or content_layers[:1]
+    layers = list(params.sweep_content_layers or content_layers) if params.mode.needs_content else []
     if params.mode.needs_style:
         stacks = params.layer_stacks() or [params.style_layers]
         layers += [name for stack in stacks for name in stack]

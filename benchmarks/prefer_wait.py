@@ -6,7 +6,8 @@
 It starts the real service (redis-server, one worker, the API), then measures the latency of `/healthz`,
 `/readyz` and `GET /v1/jobs` twice: idle (the peer), and while N `POST /v1/wave-forecasts` with
 `Prefer: wait=W` are in flight (their jobs queue behind one worker, so most of them wait the whole W
-seconds). It prints p50 / max for each and the in-flight / idle ratio of the p50s.
+seconds; the probes start once all N jobs are recorded, after the burst of submissions). It prints p50 / max
+for each and the in-flight / idle ratio of the p50s.
 """
 
 from __future__ import annotations
@@ -50,6 +51,15 @@ async def probe(client: httpx.AsyncClient, rounds: int) -> dict[str, list[float]
     return times
 
 
+async def accepted(client: httpx.AsyncClient, n: int) -> None:
+    """Return once `n` jobs are recorded (their requests are then in their wait), or after 30 s."""
+    deadline = time.perf_counter() + 30
+    while time.perf_counter() < deadline:
+        if len((await client.get("/v1/jobs", params={"limit": n})).json()["jobs"]) >= n:
+            return
+        await asyncio.sleep(0.2)
+
+
 async def waiter(client: httpx.AsyncClient, wait: int, seed: int) -> tuple[int, float]:
     t0 = time.perf_counter()
     r = await client.post("/v1/wave-forecasts", json={**BODY, "seed": seed}, headers={"Prefer": f"wait={wait}"})
@@ -61,7 +71,7 @@ async def run(url: str, waiters: int, wait: int, rounds: int) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=wait + 30, limits=limits) as client:
         idle = await probe(client, rounds)
         tasks = [asyncio.create_task(waiter(client, wait, i)) for i in range(waiters)]
-        await asyncio.sleep(1.0)  # all of them submitted and waiting
+        await accepted(client, waiters)  # all of them submitted and waiting: the submissions' burst is over
         busy = await probe(client, rounds)
         in_flight = sum(not t.done() for t in tasks)
         results = await asyncio.gather(*tasks)

@@ -81,6 +81,21 @@ def _logging(**_: Any) -> None:
     setup_logging()
 
 
+@signals.celeryd_init.connect
+def _explain_root(**_: Any) -> None:
+    """Say, just before Celery's own SecurityWarning about running as root, why it warns and what to do."""
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        setup_logging()  # Celery sets its logging up later; this line must be JSON like the rest
+        log.warning(ROOT_NOTE)
+
+
+ROOT_NOTE = (
+    "this worker runs as root, so Celery's SecurityWarning follows: it fears pickled task messages, which "
+    "could run code as root, but this worker accepts JSON messages only (accept_content=['json']) from the "
+    "service's own Redis. Better still, run it as an ordinary user, as the Docker image does (see the README)"
+)
+
+
 @signals.worker_init.connect
 def _job_processes(sender: Any = None, **_: Any) -> None:
     global job_processes

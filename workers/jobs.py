@@ -20,7 +20,6 @@ from app.schemas import StyleTransferParams, WaveForecastRequest, WebhookFields
 from models import nst
 from models import waves as forecasting
 from models.progress import OnProgress, Progress
-from workers.plots import forecast_plot_png
 
 
 class Listener(Protocol):
@@ -81,6 +80,7 @@ def style_job(
     outputs = {"result": png_bytes(result.image)}
     outputs.update({f"tile{i}": png_bytes(tile) for i, (_, tile) in enumerate(result.tiles)})
     metrics: dict[str, Any] = dict(result.metrics)
+    metrics["losses"] = rounded_losses(result.metrics.get("losses") or {})  # as the progress reports show them
     if result.tiles:
         metrics["tiles"] = [label for label, _ in result.tiles]
     return JobOutput(metrics, outputs)
@@ -124,6 +124,8 @@ def forecast_job(
         body["timestamps"] = request.timestamps
     outputs = {"result": json.dumps(body).encode()}
     if plot:
+        from workers.plots import forecast_plot_png  # matplotlib: a second's import that style jobs never need
+
         tail = series[-max(4 * request.horizon, 200) :]  # (<=T, C): the end of the history, for context
         outputs["plot"] = forecast_plot_png(tail, result.forecast, result.intervals, actual, len(series), result.model)
     return JobOutput(metrics, outputs)
@@ -141,6 +143,11 @@ def _forecast_inputs(request: WaveForecastRequest) -> tuple[np.ndarray, np.ndarr
     return series, forecasting.generate(channels, request.history, request.horizon, noise_std=0.0)
 
 
+def rounded_losses(losses: Any) -> dict[str, float]:
+    """Loss terms for the job record: one set, the same in progress reports and in the final metrics."""
+    return {k: round(float(v), 6) for k, v in dict(losses).items()}
+
+
 def _decode(blob: bytes) -> Image.Image:
     """The image, opened lazily: models/nst decodes it straight down to the size it works at (`imaging.shrink`)."""
     try:
@@ -155,7 +162,7 @@ def _reporter(listener: Listener) -> OnProgress:
     def report(p: Progress) -> None:
         if p.image is not None:
             listener.preview(png_bytes(p.image))
-        metrics = {"losses": {k: round(float(v), 6) for k, v in p.losses.items()}} if p.losses else None
+        metrics = {"losses": rounded_losses(p.losses)} if p.losses else None
         listener.progress(p.fraction, p.message, metrics)
 
     return report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -12,14 +13,26 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from app.client import Client, ServiceError, describe_detail, job_failure
+from app.schemas import WebhookFields
+from app.settings import get_settings
+from app.validation import InvalidParams
 
 err = Console(stderr=True, highlight=False)
 
-# Exit codes of the client commands: bad input (like a usage error), the service or the job failed, Ctrl-C.
-EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
+# Exit codes of the client commands (the README lists them):
+EXIT_OK = 0
+EXIT_FAILED = 1  # the job failed or was canceled, or the service could not be reached or failed (5xx)
+EXIT_BAD_INPUT = 2  # bad options or inputs, refused before any work or upload (typer's usage errors are 2 too)
+EXIT_REFUSED = 3  # the service refused the request: 4xx (its limits, a missing or wrong key, a full queue...)
+EXIT_INTERRUPTED = 130  # Ctrl-C; a job on a server is canceled first
 
-ServerOpt = Annotated[str | None, typer.Option(help="Submit to the service at this URL instead of running locally")]
-ApiKeyOpt = Annotated[str | None, typer.Option(help="API key for --server (sent as a Bearer token)")]
+ServerOpt = Annotated[
+    str | None,
+    typer.Option(help="Submit to the service at this URL instead of running locally \\[env STYLEWAVE_SERVER]"),
+]
+ApiKeyOpt = Annotated[
+    str | None, typer.Option(help="API key for --server, sent as a Bearer token \\[env STYLEWAVE_API_KEY]")
+]
 
 T = TypeVar("T")
 
@@ -36,6 +49,17 @@ def validated(schema: Callable[[Any], T], raw: Any) -> T:
         return schema(raw)
     except ValidationError as exc:
         fail(describe_detail([{"loc": e["loc"], "msg": e["msg"]} for e in exc.errors()]), EXIT_BAD_INPUT)
+
+
+def checked(check: Callable[[], T]) -> T:
+    """A local run's request through the API's own whole check (app/validation.py, this machine's settings).
+
+    A refusal is the API's message, one `error:` line, exit 2: nothing has run yet.
+    """
+    try:
+        return check()
+    except InvalidParams as exc:
+        fail(describe_detail([{"loc": [exc.field], "msg": exc.message}]), EXIT_BAD_INPUT)
 
 
 @contextmanager
@@ -71,6 +95,25 @@ def local_errors(what: str) -> Iterator[None]:
         fail("interrupted", EXIT_INTERRUPTED)
 
 
+def server_from(server: str | None, api_key: str | None) -> tuple[str | None, str | None]:
+    """The service URL and key: the options, else STYLEWAVE_SERVER / STYLEWAVE_API_KEY; no URL means a local run."""
+    settings = get_settings()
+    url = settings.server if server is None else server
+    return (url.strip() or None) if url else None, api_key if api_key is not None else settings.api_key
+
+
+def writable(path: Path | None, option: str) -> None:
+    """Refuse, before any work, an output path whose directory does not exist (it is never created)."""
+    if path is not None and not path.parent.is_dir():
+        fail(f"{option}: directory {path.parent} does not exist", EXIT_BAD_INPUT)
+
+
+def local_only(params: WebhookFields, server: str | None) -> None:
+    """Refuse what only a service can do: a local run sends no webhooks."""
+    if server is None and params.webhook is not None:
+        fail("webhook: a local run sends no webhooks; give --server (or STYLEWAVE_SERVER) to use one", EXIT_BAD_INPUT)
+
+
 def run_on_server(
     server: str,
     api_key: str | None,
@@ -78,15 +121,18 @@ def run_on_server(
     fetch: Callable[[Client, dict[str, Any]], T],
     show: Callable[[float, str], None],
 ) -> T:
-    """Submit a job, follow it with the progress bar, and fetch its outputs; any refusal is one line."""
+    """Submit a job, print its id, follow it with the progress bar, and fetch its outputs; a refusal is one line."""
     with Client(server, api_key) as client:
         try:
-            job = _follow(client, submit(client), show)
+            job = submit(client)
+            err.print(f"job {job['id']} submitted: {client.base_url}/v1/jobs/{job['id']}", soft_wrap=True)
+            job = _follow(client, job, show)
             if job["status"] != "succeeded":
                 fail(job_failure(job))
             return fetch(client, job)
         except ServiceError as exc:
-            fail(str(exc), EXIT_BAD_INPUT if 400 <= exc.status < 500 and exc.status != 409 else EXIT_FAILED)
+            refused = 400 <= exc.status < 500 and exc.status != 409  # 409: the job's state, not the request
+            fail(str(exc), EXIT_REFUSED if refused else EXIT_FAILED)
 
 
 def _follow(client: Client, job: dict[str, Any], show: Callable[[float, str], None]) -> dict[str, Any]:

@@ -15,16 +15,23 @@ from app.cli.common import (
     EXIT_BAD_INPUT,
     ApiKeyOpt,
     ServerOpt,
+    checked,
     err,
     fail,
     local_errors,
+    local_only,
     progress_bar,
     run_on_server,
+    server_from,
     validated,
+    writable,
 )
+from app.cli.options import with_schema_options
 from app.client import Client
 from app.csv_series import CSVError, ParsedCSV, parse_csv
 from app.schemas import WaveForecastRequest
+from app.settings import get_settings
+from app.validation import validate_forecast_request
 
 # The original two-channel experiment (DESIGN.md): what `forecast` runs when given no waves or series.
 ORIGINAL_WAVES: list[dict[str, Any]] = [
@@ -48,25 +55,24 @@ ORIGINAL_WAVES: list[dict[str, Any]] = [
 def forecast(
     waves: Annotated[
         Path | None, typer.Option(help="JSON file: a list of channels {offset, terms}, or a request body")
-    ] = None,  # noqa: E501
-    series: Annotated[Path | None, typer.Option(help="CSV file: one row per step, one column per channel")] = None,
-    horizon: Annotated[int | None, typer.Option(help="Steps to forecast [default 23]")] = None,
-    history: Annotated[int | None, typer.Option(help="Samples of the waves observed [default 3000]")] = None,
-    model: Annotated[str | None, typer.Option(help="auto | lstm | lstm-seed | persistence | ar | harmonic")] = None,
-    season_length: Annotated[
-        str | None, typer.Option(help="Seasonal periods in steps, e.g. 12 or 24,168 [default: detected]")
     ] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed")] = None,
-    noise_std: Annotated[float | None, typer.Option(help="Noise added to generated waves")] = None,
+    series: Annotated[Path | None, typer.Option(help="CSV file: one row per step, one column per channel")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the forecast JSON here")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write the forecast plot (PNG) here")] = None,
+    *,
     server: ServerOpt = None,
     api_key: ApiKeyOpt = None,
+    **options: Any,  # one per WaveForecastRequest field (app/cli/options.py)
 ) -> None:
     """Forecast waves N steps ahead (the original two-channel waves unless --waves or --series)."""
-    options = {"horizon": horizon, "model": model, "seed": seed, "season_length": season_length}
-    raw = _request_body(waves, series, options, history, noise_std)
+    server, api_key = server_from(server, api_key)
+    writable(output, "--output")
+    writable(plot, "--plot")
+    raw = _request_body(waves, series, options)
     request = validated(WaveForecastRequest.model_validate, raw)
+    local_only(request, server)
+    if server is None:
+        request = checked(lambda: validate_forecast_request(raw, get_settings()))
     with progress_bar("forecast") as show:
         if server is None:
             with local_errors("forecast"):
@@ -79,16 +85,17 @@ def forecast(
             body, plot_png = run_on_server(server, api_key, lambda client: client.submit_forecast(raw), fetch, show)
     for path, data in ((output, json.dumps(body, indent=1).encode()), (plot, plot_png)):
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
             err.print(f"wrote {path}")
     if output is None:
         _print_forecast(body)
 
 
-def _request_body(
-    waves: Path | None, series: Path | None, options: dict[str, Any], history: int | None, noise_std: float | None
-) -> dict[str, Any]:
+# Options that describe generated waves; a --series run has none and ignores them.
+_WAVE_OPTIONS = ("history", "noise_std")
+
+
+def _request_body(waves: Path | None, series: Path | None, options: dict[str, Any]) -> dict[str, Any]:
     """The request body from the options: a waves JSON file, a series CSV file, or the original waves."""
     if waves is not None and series is not None:
         fail("give either --waves or --series, not both", EXIT_BAD_INPUT)
@@ -103,10 +110,10 @@ def _request_body(
         body = _read_waves(waves)
     else:
         body = {"waves": ORIGINAL_WAVES}
-    if "series" not in body:
-        options |= {"history": history, "noise_std": noise_std}
-    body.update({k: v for k, v in options.items() if v is not None})
-    return body
+    given = {k: v for k, v in options.items() if v is not None}
+    if "series" in body:
+        given = {k: v for k, v in given.items() if k not in _WAVE_OPTIONS}
+    return body | given
 
 
 def _read_waves(path: Path) -> dict[str, Any]:
@@ -150,3 +157,6 @@ def _print_forecast(body: dict[str, Any]) -> None:
         out.print(f"{label}: " + ", ".join(f"{v:.4g}" for v in row))
     if len(steps) > 5:
         out.print(f"... {len(steps) - 5} more steps (use -o OUT.json for all)")
+
+
+forecast = with_schema_options(forecast, WaveForecastRequest, exclude=("waves", "series"))

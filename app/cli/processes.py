@@ -14,9 +14,9 @@ from app.settings import get_settings
 
 
 def serve(
-    host: Annotated[str | None, typer.Option(help="Bind address [env STYLEWAVE_HOST]")] = None,
-    port: Annotated[int | None, typer.Option(help="Port [env STYLEWAVE_PORT, default 8000]")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Data directory [env STYLEWAVE_DATA_DIR]")] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address \\[env STYLEWAVE_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port \\[env STYLEWAVE_PORT, default 8000]")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Data directory \\[env STYLEWAVE_DATA_DIR]")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes to start")] = 1,
 ) -> None:
     """Run everything: an embedded Redis (unless STYLEWAVE_REDIS_URL is set), workers and the API."""
@@ -35,12 +35,14 @@ def serve(
 
 
 def api(
-    host: Annotated[str | None, typer.Option(help="Bind address [env STYLEWAVE_HOST]")] = None,
-    port: Annotated[int | None, typer.Option(help="Port [env STYLEWAVE_PORT]")] = None,
-    processes: Annotated[int | None, typer.Option(help="uvicorn processes [env STYLEWAVE_API_PROCESSES]")] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address \\[env STYLEWAVE_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port \\[env STYLEWAVE_PORT]")] = None,
+    processes: Annotated[int | None, typer.Option(help="uvicorn processes \\[env STYLEWAVE_API_PROCESSES]")] = None,
 ) -> None:
     """Run the HTTP API alone (uvicorn); it needs STYLEWAVE_REDIS_URL."""
     import uvicorn  # not needed by the other commands
+
+    from app.server import HTTP_PROTOCOL
 
     setup_logging()
     s = get_settings()
@@ -50,6 +52,7 @@ def api(
         host=host or s.host,
         port=port or s.port,
         workers=processes or s.api_processes,
+        http=HTTP_PROTOCOL,
         log_config=None,
         access_log=False,
     )

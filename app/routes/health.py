@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 import redis
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from app.deps import SettingsDep, StoreDep, get_caller
+from app.logs import new_error_id
 from app.metrics import StoreCollector
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger("stylewave.api")
 
 
 @router.get("/healthz")
@@ -25,8 +29,11 @@ def readyz(store: StoreDep, settings: SettingsDep) -> JSONResponse:
     try:
         store.ping()
         workers = store.live_workers(settings.worker_lost_seconds)
-    except redis.RedisError as exc:
-        return JSONResponse({"ready": False, "redis": False, "workers": 0, "detail": f"redis: {exc}"}, 503)
+    except redis.RedisError as exc:  # /readyz answers any caller: the details (addresses) go to the log only
+        error_id = new_error_id()
+        log.error("readiness: the job store failed (error id %s): %s", error_id, exc)
+        detail = f"the job store (Redis) is unavailable (error id {error_id})"
+        return JSONResponse({"ready": False, "redis": False, "workers": 0, "detail": detail}, 503)
     ready = bool(workers)
     body: dict[str, object] = {"ready": ready, "redis": True, "workers": len(workers)}
     if not ready:

@@ -180,7 +180,7 @@ class JobView {
 const STYLE_FIELDS = [
   "size", "iterations", "content_weight", "style_weight", "mode", "content_layers", "style_layers", "optimizer",
   "init", "scales", "style_blend", "tv_weight", "pooling", "style_scale", "seed", "sweep_style_weights",
-  "sweep_style_layers",
+  "sweep_style_layers", "dream_strength", "sweep_content_layers",
 ];
 
 function styleForm(pickers) {
@@ -225,7 +225,7 @@ async function showStyleResult(job) {
   $("style-download").href = url;
   $("style-download").download = `stylewave-${job.id.slice(0, 8)}.png`;
   const p = job.params || {};
-  $("style-result-caption").textContent = `Job ${job.id.slice(0, 8)} · ${p.mode || "transfer"}, ${p.size} px, ${p.iterations} steps. `;
+  $("style-result-caption").textContent = `Job ${job.id.slice(0, 8)} · ${p.mode || "transfer"}, ${p.size} px, ${job.metrics?.iterations ?? p.iterations} steps. `;
   $("style-result-fig").hidden = false;
   $("style-placeholder").hidden = true;
 }
@@ -574,13 +574,17 @@ async function loadDefaults() {
     for (const [name, prop] of Object.entries(schemas[schema]?.properties || {})) {
       defaults[group][name] = prop.default;
       const input = $(name);
-      if (!input || !fields.includes(name) || prop.default === undefined || prop.default === null) continue;
-      const shown = Array.isArray(prop.default) ? prop.default.join(",") : String(prop.default);
-      if (input.tagName === "INPUT") input.placeholder = shown;
+      if (!input || !fields.includes(name)) continue;
+      // A default that depends on the mode has none in the schema; its description states it ("Default: ...").
+      const stated = (prop.description || "").match(/Default: .*$/);
+      const unset = prop.default === undefined || prop.default === null;
+      if (unset && !stated) continue;
+      const shown = unset ? "" : Array.isArray(prop.default) ? prop.default.join(",") : String(prop.default);
+      if (input.tagName === "INPUT" && shown) input.placeholder = shown;
       const hint = $(`${name}-hint`) || input.nextElementSibling;
       if (hint && !hint.dataset.defaulted) {
         hint.dataset.defaulted = "1";
-        hint.append(` Default: ${shown}.`);
+        hint.append(unset ? ` ${stated[0]}` : ` Default: ${shown}.`);
       }
     }
   }

@@ -2,8 +2,8 @@
 
 Modules: `vgg` (network and Caffe weights), `losses` (content, Gram, TV), `objective` (their weighted sum),
 `optim` (the loop, per-tile L-BFGS), `scales` (coarse-to-fine schedule), `imaging` (PIL <-> tensors,
-colours, grids), `modes` (the option enums), `config` (StyleConfig, StyleResult, checks), `stylize` (the
-entry point) and `dream`.
+colours, grids), `modes` (the option enums, each mode's defaults), `config` (StyleConfig, StyleResult,
+checks), `stylize` (the entry point), `dream`, and `figures` (how a result relates to its inputs).
 """
 
 from models.nst.config import StyleConfig, StyleResult, resolve_device, resolve_precision

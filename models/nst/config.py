@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from PIL import Image
@@ -11,31 +12,43 @@ from PIL import Image
 from models.nst.modes import Init, Mode, Optimizer, Pooling, Precision, parse
 from models.nst.vgg import check_layers
 
+# A field left to the mode's default (`Mode.defaults`); typed Any so that the field keeps its plain type.
+UNSET: Any = None
+
 
 @dataclass
 class StyleConfig:
-    """Everything a style job needs besides its images; plain values only (strings become the enums)."""
+    """Everything a style job needs besides its images; plain values only (strings become the enums).
+
+    Fields marked "per mode" take the mode's own default (`modes.MODE_DEFAULTS`) when left unset (None).
+    """
 
     mode: Mode = Mode.transfer
     size: int = 512  # longest output edge, aspect kept
-    iterations: int = 150  # total optimisation steps (one forward+backward each) across all scales
+    iterations: int = UNSET  # per mode: total optimisation steps (one forward+backward each), all scales
     optimizer: Optimizer = Optimizer.lbfgs  # measured: see benchmarks/README.md
     init: Init | None = None  # None: the mode's default_init
     content_weight: float = 1.0  # alpha, on the relative content error
     style_weight: float = 10.0  # beta, on the relative Gram error (mean over the style layers)
-    content_layers: list[str] = field(default_factory=lambda: ["conv4_2"])
+    content_layers: list[str] = UNSET  # per mode; dream amplifies the first
     style_layers: list[str] = field(default_factory=lambda: ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"])
     layer_weights: dict[str, float] | None = None  # per-layer weights (style and content); default 1 each
     style_blend: list[float] | None = None  # one weight per style image, normalised
-    tv_weight: float = 0.0
+    tv_weight: float = UNSET  # per mode
     preserve_colors: bool = False  # colour matching + luminance-only transfer (see `stylize`)
     pooling: Pooling = Pooling.max
-    scales: int = 3  # coarse-to-fine scales (1 = single scale); 3 at 512 px: 128, 256, 512
-    final_share: float = 0.25  # share of the iterations spent at full size (the rest split over coarser scales)
+    scales: int = UNSET  # per mode: coarse-to-fine scales (1 = single scale); 3 at 512 px: 128, 256, 512
+    final_share: float = UNSET  # per mode: share of the steps spent at full size (the rest split over coarser ones)
     style_scale: float = 1.0  # style image's pixel count relative to the output's, as a length ratio
+    # per mode: at the coarser scales, the style image's length relative to the scale's (capped at the full
+    # size's). Above 1, the deep layers' Gram matrices hold more positions than the output has, so they cannot
+    # carry the painting's layout: texture synthesis then gives a stationary texture, not a blurred copy.
+    coarse_style_scale: float = UNSET
     seed: int | None = 0
     sweep_style_weights: list[float] | None = None  # grid over beta values
     sweep_style_layers: list[list[str]] | None = None  # grid over style-layer stacks
+    sweep_content_layers: list[str] | None = None  # grid over content layers (dream: the layer amplified)
+    dream_strength: float = 1.0  # dream: scales the step; 0.25 subtle .. 4 wild
     precision: Precision = Precision.auto  # bf16: autocast for the VGG passes; losses stay fp32
     preview_every: int = 10  # attach a preview image to Progress every k steps (0: never)
     learning_rate: float = 0.02  # Adam step size (pixels in [0, 1])
@@ -43,10 +56,30 @@ class StyleConfig:
     def __post_init__(self) -> None:
         # Direct callers may pass plain strings; the API edge has already checked them against its own enums.
         self.mode = parse(Mode, self.mode, "mode")
+        self._fill_mode_defaults()
         self.optimizer = parse(Optimizer, self.optimizer, "optimizer")
         self.init = None if self.init is None else parse(Init, self.init, "init")
         self.pooling = parse(Pooling, self.pooling, "pooling")
         self.precision = parse(Precision, self.precision, "precision")
+
+    def _fill_mode_defaults(self) -> None:
+        defaults = self.mode.defaults
+        if self.scales is None:
+            self.scales = defaults.scales
+        if self.iterations is None:
+            self.iterations = defaults.total_iterations(self.scales)
+        if self.content_layers is None:
+            self.content_layers = list(defaults.content_layers)
+        if self.tv_weight is None:
+            self.tv_weight = defaults.tv_weight
+        if self.final_share is None:
+            self.final_share = defaults.final_share
+        if self.coarse_style_scale is None:
+            self.coarse_style_scale = defaults.coarse_style_scale
+
+
+# A result's figures: counts are ints, measures floats, names strings; `losses` the last step's loss terms.
+Metrics = dict[str, float | int | str | dict[str, float]]
 
 
 @dataclass
@@ -55,7 +88,7 @@ class StyleResult:
 
     image: Image.Image
     tiles: list[tuple[str, Image.Image]]
-    metrics: dict[str, float | str]
+    metrics: Metrics
 
 
 def resolve_device(name: str) -> str:
@@ -106,12 +139,16 @@ def _check_numbers(c: StyleConfig) -> None:
         raise ValueError(f"final_share must be in (0, 1], not {c.final_share}")
     if c.style_scale <= 0:
         raise ValueError(f"style_scale must be positive, not {c.style_scale}")
+    if not c.coarse_style_scale >= 1:
+        raise ValueError(f"coarse_style_scale must be at least 1, not {c.coarse_style_scale}")
     for name in ("content_weight", "style_weight", "tv_weight"):
         if getattr(c, name) < 0 or not math.isfinite(getattr(c, name)):
             raise ValueError(f"{name} must be a finite number >= 0, not {getattr(c, name)}")
     for w in c.sweep_style_weights or []:
         if w < 0 or not math.isfinite(w):
             raise ValueError(f"sweep_style_weights must be finite numbers >= 0, not {w}")
+    if not (c.dream_strength > 0 and math.isfinite(c.dream_strength)):
+        raise ValueError(f"dream_strength must be a finite number > 0, not {c.dream_strength}")
 
 
 def _check_layers(c: StyleConfig) -> None:
@@ -125,10 +162,22 @@ def _check_layers(c: StyleConfig) -> None:
         if not stack:
             raise ValueError("sweep_style_layers must not hold an empty stack")
         check_layers(stack, "sweep style layer")
+    if c.sweep_content_layers is not None:
+        _check_content_sweep(c)
     for name, w in (c.layer_weights or {}).items():
         check_layers([name], "layer_weights key")
         if w < 0 or not math.isfinite(w):
             raise ValueError(f"layer_weights[{name!r}] must be a finite number >= 0, not {w}")
+
+
+def _check_content_sweep(c: StyleConfig) -> None:
+    if not c.sweep_content_layers:
+        raise ValueError("sweep_content_layers must name at least one layer")
+    check_layers(c.sweep_content_layers, "sweep content layer")
+    if c.mode is Mode.style:
+        raise ValueError("sweep_content_layers needs a mode with a content image (transfer, content or dream)")
+    if c.sweep_style_weights or c.sweep_style_layers:
+        raise ValueError("sweep_content_layers cannot be combined with sweep_style_weights or sweep_style_layers")
 
 
 def _check_images(c: StyleConfig, content: Image.Image | None, styles: list[Image.Image]) -> None:

@@ -79,14 +79,18 @@ class Variant:
     label: str
     style_weight: float
     style_layers: list[str]
+    content_layers: list[str]
 
 
 def variants(config: StyleConfig) -> list[Variant]:
     """The images to produce: the sweep grid (layer stacks as rows, style weights as columns), or one."""
+    content = list(config.content_layers)
+    if config.sweep_content_layers:  # one tile per content layer (check() refuses it with the other sweeps)
+        return [Variant(n, config.style_weight, list(config.style_layers), [n]) for n in config.sweep_content_layers]
     weights = config.sweep_style_weights or [config.style_weight]
     stacks = config.sweep_style_layers or [config.style_layers]
     if not config.sweep_style_weights and not config.sweep_style_layers:
-        return [Variant("", config.style_weight, list(config.style_layers))]
+        return [Variant("", config.style_weight, list(config.style_layers), content)]
     out = []
     for stack in stacks:
         for w in weights:
@@ -95,7 +99,7 @@ def variants(config: StyleConfig) -> list[Variant]:
                 parts.append(_stack_label(stack))
             if config.sweep_style_weights:
                 parts.append(f"beta={w:g}")
-            out.append(Variant(" ".join(parts), w, list(stack)))
+            out.append(Variant(" ".join(parts), w, list(stack), content))
     return out
 
 
@@ -105,7 +109,7 @@ def _stack_label(stack: list[str]) -> str:
 
 def needed_layers(config: StyleConfig, batch: list[Variant]) -> list[str]:
     """The layers the objectives read, for truncating VGG after the deepest."""
-    needed = list(config.content_layers) if config.mode.matches_content else []
+    needed = [n for v in batch for n in v.content_layers] if config.mode.matches_content else []
     if config.mode.needs_style:
         needed += [n for v in batch for n in v.style_layers]
     return needed
@@ -133,7 +137,7 @@ def build_objective(
 def objective_layers(config: StyleConfig, chunk: list[Variant], has_content: bool) -> tuple[list[str], list[str]]:
     """The content layers and the style layers (in network order) the objective of a batch reads."""
     use_content = config.mode.matches_content and has_content
-    content_layers = list(config.content_layers) if use_content else []
+    content_layers = sorted({n for v in chunk for n in v.content_layers}, key=LAYERS.index) if use_content else []
     stacks = [v.style_layers for v in chunk] if config.mode.needs_style else []
     style_layers = sorted({n for stack in stacks for n in stack}, key=LAYERS.index)
     return content_layers, style_layers
@@ -158,9 +162,10 @@ def assemble_objective(
 def _layer_weights(
     c: StyleConfig, chunk: list[Variant], content_layers: list[str], style_layers: list[str]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-image, per-layer weights (B, Lc) and (B, Ls); a variant's style layers outside its stack weigh 0."""
+    """Per-image, per-layer weights (B, Lc) and (B, Ls); a variant's layers outside its own lists weigh 0."""
     lw, b = c.layer_weights or {}, len(chunk)
-    content_w = torch.tensor([[lw.get(n, 1.0) for n in content_layers]] * b).reshape(b, len(content_layers))
+    content_rows = [[lw.get(n, 1.0) if n in v.content_layers else 0.0 for n in content_layers] for v in chunk]
+    content_w = torch.tensor(content_rows).reshape(b, len(content_layers))
     style_rows = [[lw.get(n, 1.0) if n in v.style_layers else 0.0 for n in style_layers] for v in chunk]
     return content_w, torch.tensor(style_rows).reshape(b, len(style_layers))
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from models.nst import imaging
 from models.nst.anchor import Anchored, AnchorLoss, pool_factor
-from models.nst.config import StyleConfig, StyleResult, check, resolve_device, resolve_precision
+from models.nst.config import Metrics, StyleConfig, StyleResult, check, resolve_device, resolve_precision
 from models.nst.dream import dream
 from models.nst.modes import Init, Mode
 from models.nst.objective import Variant, build_objective, needed_layers, variants
@@ -78,7 +78,7 @@ def stylize(
         results.append(x)
         fine_seconds += seconds
     result = assemble(prepared, torch.cat(results), tracker, started, fine_seconds / (scales[-1].steps * chunks))
-    result.metrics.update(iterations=float(sum(s.steps for s in scales) * chunks), scales=_describe(scales))
+    result.metrics.update(iterations=sum(s.steps for s in scales) * chunks, scales=_describe(scales))
     return result
 
 
@@ -193,16 +193,16 @@ def assemble(
         # Luminance-only transfer on top: the output keeps exactly the content's chrominance (YIQ).
         out = imaging.luminance_transfer(out, imaging.resize(content, (out.shape[-1], out.shape[-2])))
     seconds = time.perf_counter() - started
-    metrics: dict[str, float | str] = {f"{k}_loss": v for k, v in tracker.losses.items()}
+    metrics: Metrics = {"losses": dict(tracker.losses)}  # the last step's, as in the last progress report
     metrics.update(
         seconds=seconds,
-        iterations=float(tracker.step),
+        iterations=tracker.step,
         device=prepared.device,
         precision=config.precision.value,
         seconds_per_iteration=seconds / max(1, tracker.step),
         seconds_per_iteration_full_size=fine_seconds_per_step,
-        width=float(out.shape[-1]),
-        height=float(out.shape[-2]),
+        width=int(out.shape[-1]),
+        height=int(out.shape[-2]),
     )
     images = [imaging.to_image(t) for t in out]
     if len(prepared.variants) == 1:
@@ -248,9 +248,14 @@ def _output_size(config: StyleConfig, content: Image.Image | None, styles: list[
 
 
 def _scaled_inputs(prepared: Prepared, size: tuple[int, int]) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
-    """The content at the scale's size, and the styles at `style_scale` times its pixel count."""
+    """The content at the scale's size, and the styles at `style_scale` times its pixel count.
+
+    At the coarser scales `coarse_style_scale` enlarges the styles further, up to the full size's pixel count.
+    """
+    config = prepared.config
     content = imaging.resize(prepared.content, size) if prepared.content is not None else None
-    style_px = size[0] * size[1] * prepared.config.style_scale**2
+    full = prepared.out_size[0] * prepared.out_size[1]
+    style_px = min(full, size[0] * size[1] * config.coarse_style_scale**2) * config.style_scale**2
     # A small style_scale (or a narrow style image) must not shrink a style below what its deepest layer sees.
     edge = min_edge(deepest([n for v in prepared.variants for n in v.style_layers]))
     sizes = [imaging.at_least(imaging.pixels_size(s.shape[-1], s.shape[-2], style_px), edge) for s in prepared.styles]

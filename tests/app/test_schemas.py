@@ -12,6 +12,7 @@ from app import schemas
 from models.nst import modes, vgg
 from models.nst.config import StyleConfig
 from models.waves import forecast
+from workers.jobs import style_config
 
 
 def test_layer_names_match_the_network() -> None:
@@ -90,13 +91,39 @@ def test_series_must_be_rectangular_and_finite() -> None:
         schemas.WaveForecastRequest.model_validate({"series": [[float("inf")]] * 100, "horizon": 5})
 
 
-def test_api_defaults_are_the_algorithms_defaults() -> None:
-    api = schemas.StyleTransferParams()
-    config = StyleConfig()
+@pytest.mark.parametrize("mode", list(modes.Mode))
+def test_api_defaults_are_the_algorithms_defaults(mode: modes.Mode) -> None:
+    api = schemas.StyleTransferParams(mode=schemas.Mode(mode.value))
+    config = StyleConfig(mode=mode)
     shared = [f.name for f in fields(StyleConfig) if f.name in schemas.StyleTransferParams.model_fields]
-    assert len(shared) >= 15
+    assert len(shared) >= 17
     for name in shared:
-        assert getattr(api, name) == getattr(config, name), name
+        # None at the edge means "the mode's default", which the algorithm's config fills in.
+        assert getattr(api, name) in (None, getattr(config, name)), name
+    assert style_config(api) == config
+
+
+def test_the_apis_default_content_layer_is_every_modes() -> None:
+    assert all(list(mode.defaults.content_layers) == schemas.DEFAULT_CONTENT_LAYERS for mode in modes.Mode)
+
+
+def _shown(value: object) -> str:
+    """A default as the API text writes it: 0 not 0.0, the first layer of a tuple."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value[0]) if isinstance(value, tuple) else str(value)
+
+
+@pytest.mark.parametrize("name", ["iterations", "scales", "content_layers", "tv_weight"])
+def test_per_mode_defaults_are_stated_in_the_api_text(name: str) -> None:
+    """A field whose default depends on the mode has none in the schema; its description says each mode's."""
+    description = schemas.StyleTransferParams.model_fields[name].description or ""
+    transfer = modes.Mode.transfer.defaults
+    assert f"Default: {_shown(getattr(transfer, name))}" in description, description
+    for mode in modes.Mode:
+        value = getattr(mode.defaults, name)
+        if value != getattr(transfer, name) or (name == "iterations" and mode.defaults.per_scale):
+            assert f"{mode.value}: {_shown(value)}" in description, (mode, description)
 
 
 def test_layer_weights_parse_from_a_form_field() -> None:

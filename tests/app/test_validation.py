@@ -97,6 +97,15 @@ def test_min_edge_counts_the_poolings_before_a_layer() -> None:
     assert needed_layers(sweep) == ["conv4_2", "conv1_1", "conv1_1", "conv2_1"]
 
 
+def test_a_dream_reads_its_sweeps_layers_or_the_modes_default() -> None:
+    sweep = StyleTransferParams.model_validate({"mode": "dream", "sweep_content_layers": "conv2_1,conv5_1"})
+    assert needed_layers(sweep) == ["conv2_1", "conv5_1"]
+    assert needed_layers(StyleTransferParams.model_validate({"mode": "dream"})) == ["conv4_2"]
+    with pytest.raises(InvalidParams) as info:  # 20x15: too small for conv5_1, the deepest tile's layer
+        check_style_images(sweep.model_copy(update={"size": 20}), Settings(), Images((64, 48), []))
+    assert info.value.field == "size" and "conv5_1" in info.value.message
+
+
 def test_sweep_stacks_survive_the_round_trip_through_a_task_message() -> None:
     raw = StyleTransferParams.model_validate({"sweep_style_layers": "conv1_1|conv1_1+conv2_1"}).model_dump(mode="json")
     again = validate_style_request(raw, Settings(), png((64, 48)), [png((48, 48))])

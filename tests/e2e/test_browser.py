@@ -187,7 +187,7 @@ def test_empty_fields_say_the_api_defaults(page: Any) -> None:
     assert page.get_by_label("Size").input_value() == ""
     assert page.get_by_label("Size").get_attribute("placeholder") == "512"
     assert "Default: 512." in page.locator("#size-hint").inner_text()
-    assert "Default: 150." in page.locator("#iterations-hint").inner_text()
+    assert "Default: 150; style: 250; dream: 5 per octave." in page.locator("#iterations-hint").inner_text()
     assert "Default: 3000." in page.locator("#history-hint").inner_text()
 
 

@@ -27,12 +27,17 @@ def test_transfer_end_to_end(client: httpx.Client, content_png: bytes, style_png
     job = r.json()
     assert r.headers["location"] == f"/v1/jobs/{job['id']}"
     assert job["status"] in ("queued", "running") and job["kind"] == "style_transfer"
-    assert job["params"]["size"] == 64 and job["params"]["content_layers"] == ["conv4_2"]
+    assert job["params"]["size"] == 64 and job["params"]["iterations"] == 8
+    assert job["params"]["content_layers"] is None  # unset: the mode's default, conv4_2 for a transfer
 
     done = wait_for(client, job["id"], {"succeeded", "failed"}, timeout=180)
     assert done["status"] == "succeeded", done["error"]
-    assert done["progress"] == 1.0 and done["attempts"] == 1
+    assert done["progress"] == 1.0 and done["attempts"] == 1 and done["metrics"]["iterations"] == 8
     assert done["worker"]["pid"] > 0 and done["started_at"] >= done["created_at"]
+    metrics = done["metrics"]
+    assert (metrics["iterations"], metrics["width"], metrics["height"]) == (8, 64, 48)
+    assert all(type(metrics[k]) is int for k in ("iterations", "width", "height"))  # 8, not 8.0
+    assert set(metrics["losses"]) >= {"content", "style", "total"} and not [k for k in metrics if "_loss" in k]
 
     result = client.get(f"/v1/jobs/{job['id']}/result")
     assert result.status_code == 200 and result.headers["content-type"] == "image/png"
@@ -151,6 +156,21 @@ def test_sweep_of_four_style_weights_is_a_labelled_grid(
     assert client.get(f"/v1/jobs/{done['id']}/tiles/4").status_code == 404
 
 
+def test_dream_sweep_over_four_layers_is_one_labelled_grid(client: httpx.Client, content_png: bytes) -> None:
+    layers = ["conv2_1", "conv3_1", "conv4_1", "conv5_1"]
+    fields = {"mode": "dream", "size": 48, "iterations": 2, "scales": 1, "dream_strength": 2}
+    r = submit(client, [("content", ("c.png", content_png))], **fields, sweep_content_layers=",".join(layers))
+    assert r.status_code == 202, r.text
+    assert r.json()["params"]["iterations"] == 2 and r.json()["params"]["sweep_content_layers"] == layers
+    done = wait_for(client, r.json()["id"], {"succeeded", "failed"}, timeout=180)
+    assert done["status"] == "succeeded", done["error"]
+    assert done["metrics"]["tiles"] == layers and done["metrics"]["iterations"] == 4 * 2
+    assert all(done["metrics"][f"activation_gain_{name}"] > 1 for name in layers)
+    grid = Image.open(io.BytesIO(client.get(f"/v1/jobs/{done['id']}/result").content))
+    assert 2 * 48 <= grid.width < 3 * 48 and grid.height >= 2 * 36
+    assert client.get(f"/v1/jobs/{done['id']}/tiles/3").status_code == 200
+
+
 def test_every_option_through_the_api_and_seeded_runs_are_identical(
     client: httpx.Client, content_png: bytes, style_png: bytes
 ) -> None:
@@ -199,6 +219,8 @@ def test_bad_option_values_get_422_naming_the_option(
         "seed": -1,
         "content_weight": "inf",
         "style_wieght": 3,
+        "dream_strength": 0,
+        "sweep_content_layers": "conv2_1,conv9_1",
     }
     for field, value in bad.items():
         r = submit(client, good, **{field: value})
@@ -227,6 +249,9 @@ def test_upload_over_the_cap_is_413(client: httpx.Client, service: Stack, style_
     big = b"\x89PNG" + b"\0" * (20 * 1024 * 1024 + 10)  # the default cap is 20 MiB per request
     r = client.post("/v1/style-transfers", files=[("content", ("big.png", big)), ("style", ("s.png", style_png))])
     assert r.status_code == 413, r.text
+    assert r.headers["content-type"] == "application/json", r.headers  # every error is JSON {"detail": ...}
+    detail = r.json()["detail"]
+    assert detail.startswith("the request body of ") and detail.endswith(f"exceeds the limit of {20 << 20} bytes")
 
     def chunks():  # no Content-Length: the server must count the bytes as they stream in
         yield b'--b\r\nContent-Disposition: form-data; name="content"; filename="x.png"\r\n\r\n'
@@ -237,6 +262,7 @@ def test_upload_over_the_cap_is_413(client: httpx.Client, service: Stack, style_
         "/v1/style-transfers", content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=b"}
     )
     assert r.status_code == 413, r.text
+    assert r.json()["detail"] == f"the request body exceeds the limit of {20 << 20} bytes"
     assert {j["id"] for j in client.get("/v1/jobs").json()["jobs"]} == before
     assert client.get("/healthz").status_code == 200
 

@@ -45,9 +45,15 @@ def test_style_job_reports_steps_previews_and_returns_pngs() -> None:
     out = style_job(params, png(make_content()), [png(make_style())], device="cpu", listener=listener)
     assert set(out.outputs) == {"result", "tile0", "tile1"}
     assert Image.open(io.BytesIO(out.outputs["tile0"])).size == (32, 24)
-    assert out.metrics["tiles"] == ["beta=1", "beta=100"] and out.metrics["iterations"] == 10.0
+    assert out.metrics["tiles"] == ["beta=1", "beta=100"]
+    counts = {k: out.metrics[k] for k in ("iterations", "width", "height")}
+    assert counts == {"iterations": 10, "width": 32, "height": 24}
+    assert all(type(v) is int for v in counts.values())  # whole numbers are ints in the record: 10, not 10.0
     assert [r[1] for r in listener.reports] == [f"step {i}/10" for i in range(1, 11)]
     assert listener.reports[-1][0] == 1.0 and "total" in (listener.reports[-1][2] or {})["losses"]
+    # One loss set: the final metrics hold the last step's losses, exactly as the last progress report did.
+    assert out.metrics["losses"] == (listener.reports[-1][2] or {})["losses"]
+    assert not [k for k in out.metrics if k.endswith("_loss")]
     assert len(listener.previews) == 1 and listener.previews[0][:4] == b"\x89PNG"  # preview_every 10
 
 

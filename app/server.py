@@ -1,0 +1,72 @@
+"""uvicorn's httptools protocol, writing each response to its socket in one call.
+
+uvicorn writes a response's status line and headers, then its body, each with its own `transport.write`, and
+so its own `send(2)`: for a small response such as a polled job record, the second system call (and the
+second trip through the loopback or network stack) is a large share of the request's whole cost. Here the
+protocol's transport keeps what is written during one turn of the event loop and hands it to the socket at
+the end of that turn, in one write. Nothing waits longer: the turn ends without any further I/O, and a
+streamed response (the event stream) is still written as each of its messages is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+# What `stylewave api` hands uvicorn as its `http` protocol.
+HTTP_PROTOCOL = "app.server:CoalescingHttpToolsProtocol"
+
+
+class CoalescingTransport:
+    """A transport whose writes within one event-loop turn reach the socket as one write."""
+
+    __slots__ = ("transport", "loop", "pending")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self.transport = transport
+        self.loop = loop
+        self.pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self.pending:
+            self.loop.call_soon(self.flush)
+        self.pending.append(data)
+
+    def writelines(self, lines: Any) -> None:
+        for data in lines:
+            self.write(data)
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        data = self.pending[0] if len(self.pending) == 1 else b"".join(self.pending)
+        self.pending = []
+        if not self.transport.is_closing():
+            self.transport.write(data)
+
+    def close(self) -> None:
+        self.flush()  # a response written just before the connection closes still goes out, first
+        self.transport.close()
+
+    def write_eof(self) -> None:
+        self.flush()
+        self.transport.write_eof()
+
+    def abort(self) -> None:
+        self.pending = []
+        self.transport.abort()
+
+    def get_write_buffer_size(self) -> int:
+        return sum(map(len, self.pending)) + self.transport.get_write_buffer_size()
+
+    def __getattr__(self, name: str) -> Any:  # everything else: the socket's own transport
+        return getattr(self.transport, name)
+
+
+class CoalescingHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol on a CoalescingTransport: one write per response."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
