@@ -289,7 +289,8 @@ def test_csv_upload_forecasts_the_series(page: Any, tmp_path: Path) -> None:
     page.get_by_label("Observed series (CSV)").check()
     _drop_files(page, "#csv-drop", [csv], mime="text/csv")
     page.wait_for_function("() => document.querySelector('#csv-summary').textContent.includes('240 rows')")
-    assert page.locator("#wave-chart path.series").count() == 2
+    # The chart redraw is debounced after the file is read: wait for it rather than race it.
+    page.wait_for_function("() => document.querySelectorAll('#wave-chart path.series').length === 2")
     page.get_by_label("Horizon").fill("12")
     page.get_by_label("Model", exact=True).select_option("harmonic")
     page.get_by_role("button", name="Forecast").click()
