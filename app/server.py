@@ -6,17 +6,42 @@ second trip through the loopback or network stack) is a large share of the reque
 protocol's transport keeps what is written during one turn of the event loop and hands it to the socket at
 the end of that turn, in one write. Nothing waits longer: the turn ends without any further I/O, and a
 streamed response (the event stream) is still written as each of its messages is sent.
+
+`serve_app` is what `stylewave api` hands uvicorn: the server app, with the heap it was built from taken out of
+the cyclic garbage collector's sweeps (see its docstring).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-# What `stylewave api` hands uvicorn as its `http` protocol.
+from app.main import create_server_app
+from app.security import HttpDefaults
+
+# What `stylewave api` hands uvicorn: its `http` protocol, and its app factory (one call per process).
 HTTP_PROTOCOL = "app.server:CoalescingHttpToolsProtocol"
+APP_FACTORY = "app.server:serve_app"
+
+
+def serve_app() -> HttpDefaults:
+    """The server app, for a process that serves it, with its start-up heap frozen out of the collector.
+
+    Python's full (generation 2) collection walks every tracked object: here the ~80,000 that importing
+    FastAPI, pydantic, Celery and the app leaves behind, about 30 ms of CPU on a small machine. Polling under
+    load brings one every few seconds: objects of requests still in flight when a younger collection runs are
+    promoted, and they count towards the next full one. Meanwhile the event loop stops, so one burst of polls
+    waited that much longer: that was most of the p99 from many connections (see benchmarks/README.md). Those
+    objects live as long as the process, so after one last collection `gc.freeze` moves them where
+    collections do not look; what is allocated later, requests included, is collected as before.
+    """
+    app = create_server_app()
+    gc.collect()
+    gc.freeze()
+    return app
 
 
 class CoalescingTransport:

@@ -48,6 +48,7 @@ log = logging.getLogger("stylewave.store")
 # Called with (record, event) for each webhook event of a job that has a webhook: "start", "progress",
 # "completed". The API and the workers hand in one that queues the delivery task.
 Notifier = Callable[[Job, str], None]
+Write = Callable[[Any], None]  # queues a record change's writes on a pipeline, inside its MULTI
 # Webhook progress events are coalesced: at most one per job in this many milliseconds.
 WEBHOOK_PROGRESS_MS = 1000
 
@@ -289,22 +290,13 @@ class JobStore:
         return len(entries)
 
     def _set_owner(self, job_id: str, old: str, new: str) -> None:
-        key = self._key(job_id)
-        with self.r.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(key)
-                    raw = pipe.get(key)
-                    job = Job.model_validate_json(raw) if raw is not None else None
-                    if job is None or job.owner != old:
-                        return
-                    job.owner = new
-                    pipe.multi()
-                    pipe.set(key, self._dump(job), keepttl=True)
-                    pipe.execute()
-                    return
-                except redis.WatchError:
-                    continue
+        def edit(job: Job) -> bool:
+            if job.owner != old:
+                return False
+            job.owner = new
+            return True
+
+        self._rewrite(job_id, edit)
 
     def queued_count(self, owner: str | None = None) -> int:
         """Jobs waiting: all of them, or one owner's."""
@@ -473,8 +465,51 @@ class JobStore:
         """Apply `mutate` atomically when the job's status is in `allowed` (and, given `delivery`, the run is the
         job's current one), run `also` in the same transaction, and append the change's event to the stream.
 
-        Every change of a record goes through here, so the event stream misses none: `status` events for the
-        named transitions (then `done` when the job finished), `progress` events for progress.
+        Every status or progress change goes through here, so the event stream misses none: `status` events
+        for the named transitions (then `done` when the job finished), `progress` events for progress.
+        """
+        before = JobStatus.queued
+
+        def change(pipe: Any, job: Job) -> Write:
+            nonlocal before
+            if job.status not in allowed:
+                raise TransitionError(f"job {job_id} is {job.status.value}")
+            if delivery is not None and delivery != job.delivery:
+                raise StaleDelivery(f"job {job_id} was requeued (delivery {job.delivery}, not {delivery})")
+            before = job.status
+            mutate(job)
+            inputs = pipe.lrange(self._key(job_id, "inputs"), 0, -1) if job.status.is_terminal else []
+            names = [n.decode() for n in inputs]
+
+            def write(tx: Any) -> None:
+                self._write_transition(tx, job, before, names)
+                if also is not None:
+                    also(tx, job)
+                self._emit_change(tx, job, event)
+
+            return write
+
+        job = self._update(job_id, change)
+        if job is None:
+            raise UnknownJob(f"job {job_id} does not exist")
+        self._notify(job, before, event)
+        return job
+
+    def _rewrite(self, job_id: str, edit: Callable[[Job], bool]) -> Job | None:
+        """Edit a record's other fields in place (no event, TTL kept) when `edit` says it changed something."""
+
+        def change(pipe: Any, job: Job) -> Write | None:
+            return (lambda tx: tx.set(self._key(job_id), self._dump(job), keepttl=True)) if edit(job) else None
+
+        return self._update(job_id, change)
+
+    def _update(self, job_id: str, change: Callable[[Any, Job], Write | None]) -> Job | None:
+        """The one read-modify-write of a record: WATCH it, read it, let `change` edit it, write in a MULTI.
+
+        `change(pipe, job)` runs while the record is watched (it may read more through `pipe`), edits `job`
+        and returns the writes to queue, or None to write nothing. When another client changed the record in
+        the meantime the transaction fails and all of it runs again on the new record, so no change is lost.
+        None when the job does not exist (or expired).
         """
         key = self._key(job_id)
         with self.r.pipeline() as pipe:
@@ -483,27 +518,19 @@ class JobStore:
                     pipe.watch(key)
                     raw = pipe.get(key)
                     if raw is None:
-                        raise UnknownJob(f"job {job_id} does not exist")
+                        return None
                     job = Job.model_validate_json(raw)
-                    if job.status not in allowed:
-                        raise TransitionError(f"job {job_id} is {job.status.value}")
-                    if delivery is not None and delivery != job.delivery:
-                        raise StaleDelivery(f"job {job_id} was requeued (delivery {job.delivery}, not {delivery})")
-                    before = job.status
-                    mutate(job)
-                    inputs = pipe.lrange(self._key(job_id, "inputs"), 0, -1) if job.status.is_terminal else []
+                    write = change(pipe, job)
+                    if write is None:
+                        return job
                     pipe.multi()
-                    self._write(pipe, job, before, inputs)
-                    if also is not None:
-                        also(pipe, job)
-                    self._emit_change(pipe, job, event)
+                    write(pipe)
                     pipe.execute()
-                    self._notify(job, before, event)
                     return job
                 except redis.WatchError:
                     continue
 
-    def _write(self, pipe: Any, job: Job, before: JobStatus, inputs: list[bytes]) -> None:
+    def _write_transition(self, pipe: Any, job: Job, before: JobStatus, inputs: list[str]) -> None:
         """Queue the record's write in the transaction, with its counters and indexes; a finished job's inputs
         are of no more use, so they are deleted now rather than after the TTL."""
         key = self._key(job.id)
@@ -512,7 +539,7 @@ class JobStore:
             job.eta_seconds = None
             pipe.set(key, self._dump(job), ex=self.ttl)
             self._count_finish(pipe, job)
-            pipe.delete(self._key(job.id, "inputs"), *(self._key(job.id, f"in:{n.decode()}") for n in inputs))
+            pipe.delete(self._key(job.id, "inputs"), *(self._key(job.id, f"in:{n}") for n in inputs))
         else:
             if job.status is not before:
                 pipe.hincrby(f"{PREFIX}stats:jobs", f"{job.kind.value}:{job.status.value}", 1)
@@ -601,25 +628,15 @@ class JobStore:
 
     def record_webhook(self, job_id: str, delivery: WebhookDelivery) -> None:
         """Put one webhook attempt's outcome in the record (the latest progress message replaces older ones)."""
-        key = self._key(job_id)
-        with self.r.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(key)
-                    raw = pipe.get(key)
-                    if raw is None:
-                        return
-                    job = Job.model_validate_json(raw)
-                    keep = [d for d in job.webhooks if d.id != delivery.id]
-                    if delivery.event == "progress":
-                        keep = [d for d in keep if d.event != "progress"]
-                    job.webhooks = [*keep, delivery]
-                    pipe.multi()
-                    pipe.set(key, self._dump(job), keepttl=True)
-                    pipe.execute()
-                    return
-                except redis.WatchError:
-                    continue
+
+        def edit(job: Job) -> bool:
+            keep = [d for d in job.webhooks if d.id != delivery.id]
+            if delivery.event == "progress":
+                keep = [d for d in keep if d.event != "progress"]
+            job.webhooks = [*keep, delivery]
+            return True
+
+        self._rewrite(job_id, edit)
 
     # ---- events ----------------------------------------------------------------------------------------------
     def _emit(self, pipe: Any, job_id: str, event: str, data: str, first: bool = False) -> None:

@@ -6,7 +6,10 @@
     python benchmarks/load.py --sse 100 CONTENT STYLE   # 100 clients follow a style job: SSE vs polling
 
 `--rates` runs `hey -c C -q R/C` (Debian package `hey`; its `-q` is per connection) for each offered rate R
-from 10 and from 100 connections, and reads every request's latency (`-o csv`) for p50, p99 and p99.9.
+from 10 and from 100 connections, and reads every request's latency (`-o csv`) for p50, p99 and p99.9. Each is
+run against the fast path, the framework's route, and a floor: a server of its own process that answers every
+request with a fixed response of the poll's size (uvloop, no framework, no Redis), so that what the generator,
+the kernel and the sharing of the 2 cores cost alone is measured in the same run.
 
 `--sse N` runs the same style job twice on the service it started: once followed by N event-stream clients
 to its end, once polled by N clients at 10 requests/s each (`hey`, for as long as the first run took), and
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import re
 import shutil
 import statistics
@@ -36,6 +40,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.embedded import free_port  # noqa: E402
 from tests.stack import Stack, wait_for  # noqa: E402
 
 
@@ -106,18 +111,76 @@ def run_hey(target: str, connections: int, rate: int, seconds: int) -> dict[str,
             "p50": q(0.50), "p99": q(0.99), "p999": q(0.999), "errors": errors, "requests": len(rows)}  # fmt: skip
 
 
+class _FixedResponse(asyncio.Protocol):
+    """Answers each request (a header block: these requests have no body) with the same response."""
+
+    def __init__(self, response: bytes) -> None:
+        self.response, self.buffer = response, b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if ends := self.buffer.count(b"\r\n\r\n"):
+            self.buffer = self.buffer.rsplit(b"\r\n\r\n", 1)[1]
+            self.transport.write(self.response * ends)
+
+
+def _serve_fixed(port: int, body: bytes) -> None:
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body)
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: _FixedResponse(head + body), "127.0.0.1", port, backlog=2048)
+        await server.serve_forever()
+
+    try:
+        import uvloop
+
+        uvloop.run(serve())
+    except ImportError:
+        asyncio.run(serve())
+
+
+def fixed_server(body: bytes) -> tuple[str, multiprocessing.Process]:
+    """The floor's server, in a process of its own; its URL, and the process to stop."""
+    port = free_port()
+    proc = multiprocessing.get_context("spawn").Process(target=_serve_fixed, args=(port, body), daemon=True)
+    proc.start()
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            return url, proc
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def rate_matrix(url: str, rates: list[int], seconds: int, api: psutil.Process | None) -> None:
     """Each offered rate from 10 and 100 connections; with `api`, the API's CPU time per request too."""
     target = f"{url}/v1/jobs/{finished_job(url)}"
+    floor, floor_proc = fixed_server(httpx.get(target).content)
     print(f"GET /v1/jobs/{{id}} of a finished job, {seconds} s per run (hey -c C -q R/C)")
     print("| path | offered req/s | connections | achieved req/s | p50 ms | p99 ms | p99.9 ms | API CPU/request "
           "| errors |")  # fmt: skip
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     # The same request with a query string skips the fast path (app/fastpath.py): the framework's own route.
-    paths = [("fast path", target), ("framework", target + "?via=framework")]
+    paths = [("fast path", target, api), ("framework", target + "?via=framework", api), ("floor", floor, None)]
+    try:
+        _rate_rows(paths, rates, seconds)
+    finally:
+        floor_proc.terminate()
+
+
+def _rate_rows(paths: list[tuple[str, str, psutil.Process | None]], rates: list[int], seconds: int) -> None:
+    """One row per rate, connections and path; `api`: the process whose CPU time that path costs, if known."""
     for rate in rates:
         for connections in (10, 100):
-            for name, path in paths:
+            for name, path, api in paths:
                 before = cpu_seconds(api) if api else 0.0
                 r = run_hey(path, connections, rate, seconds)
                 cpu = f"{1e6 * (cpu_seconds(api) - before) / max(r['requests'], 1):.0f} µs" if api else ""

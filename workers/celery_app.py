@@ -100,6 +100,9 @@ ROOT_NOTE = (
 def _job_processes(sender: Any = None, **_: Any) -> None:
     global job_processes
     job_processes = int(getattr(sender, "concurrency", 1) or 1)  # before the pool forks: children inherit it
+    from models.runtime import preload
+
+    preload()  # likewise: no job process pays torch's lazy imports on its first job
 
 
 @signals.worker_ready.connect

@@ -124,9 +124,7 @@ def run_on_server(
     """Submit a job, print its id, follow it with the progress bar, and fetch its outputs; a refusal is one line."""
     with Client(server, api_key) as client:
         try:
-            job = submit(client)
-            err.print(f"job {job['id']} submitted: {client.base_url}/v1/jobs/{job['id']}", soft_wrap=True)
-            job = _follow(client, job, show)
+            job = _follow(client, submit(client), show)
             if job["status"] != "succeeded":
                 fail(job_failure(job))
             return fetch(client, job)
@@ -136,7 +134,10 @@ def run_on_server(
 
 
 def _follow(client: Client, job: dict[str, Any], show: Callable[[float, str], None]) -> dict[str, Any]:
-    """Poll a submitted job, showing its progress (queue position while queued); cancel it on Ctrl-C."""
+    """Print a submitted job's id, then poll it, showing its progress (queue position while queued).
+
+    Ctrl-C cancels the job from the moment its id is printed: whoever sees the id can interrupt.
+    """
 
     def update(j: dict[str, Any]) -> None:
         if j["status"] == "queued":
@@ -147,6 +148,7 @@ def _follow(client: Client, job: dict[str, Any], show: Callable[[float, str], No
         show(float(j.get("progress") or 0.0), status)
 
     try:
+        err.print(f"job {job['id']} submitted: {client.base_url}/v1/jobs/{job['id']}", soft_wrap=True)
         return client.wait(job, update)
     except KeyboardInterrupt:
         try:

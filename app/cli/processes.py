@@ -42,12 +42,12 @@ def api(
     """Run the HTTP API alone (uvicorn); it needs STYLEWAVE_REDIS_URL."""
     import uvicorn  # not needed by the other commands
 
-    from app.server import HTTP_PROTOCOL
+    from app.server import APP_FACTORY, HTTP_PROTOCOL
 
     setup_logging()
     s = get_settings()
     uvicorn.run(
-        "app.main:create_server_app",
+        APP_FACTORY,
         factory=True,
         host=host or s.host,
         port=port or s.port,

@@ -8,16 +8,50 @@ weights (the sweep grids optimise all their tiles as one batch).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
 
+class _Gram(torch.autograd.Function):
+    """Fᵀ F of (B, N, C) positions x channels, with the backward as one product: dF = F (dG + dGᵀ).
+
+    Autograd's own backward of bmm(Fᵀ, F) takes two products of F's size and adds them; this one costs half.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, f: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(f)
+        return torch.bmm(f.transpose(1, 2), f)  # (B, C, C)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        (f,) = ctx.saved_tensors
+        return torch.bmm(f, grad + grad.transpose(1, 2))  # (B, N, C)
+
+
+def positions(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) features as (B, H W, C), in fp32: a view of channels-last features, no copy.
+
+    VGG's activations are channels-last (`vgg.py`), so this view's gradient is channels-last too and adds
+    to the next layer's without a strided copy (the (B, C, HW) reshape cost a full copy each way).
+    """
+    b, c, h, w = x.shape
+    return x.float().permute(0, 2, 3, 1).reshape(b, h * w, c)
+
+
+def gram_of_positions(f: torch.Tensor) -> torch.Tensor:
+    """Fᵀ F of (B, N, C) fp32 features (`positions`) -> (B, C, C), unnormalised, with `_Gram`'s backward."""
+    with torch.autocast(f.device.type, enabled=False):  # bf16 Grams lose the small differences that matter
+        return _Gram.apply(f)  # type: ignore[no-any-return]
+
+
 def gram_matrix(x: torch.Tensor) -> torch.Tensor:
     """Gram matrix F Fᵀ / (H W) of (B, C, H, W) features -> (B, C, C), always in fp32."""
-    b, c, h, w = x.shape
-    with torch.autocast(x.device.type, enabled=False):  # bf16 Grams lose the small differences that matter
-        f = x.float().reshape(b, c, h * w)  # (B, C, HW)
-        return torch.bmm(f, f.transpose(1, 2)) / (h * w)  # (B, C, C)
+    h, w = x.shape[-2:]
+    with torch.autocast(x.device.type, enabled=False):
+        return gram_of_positions(positions(x)) / (h * w)  # (B, C, C)
 
 
 class ContentLoss(nn.Module):

@@ -24,6 +24,7 @@ from torch import nn
 from models.nst import imaging
 from models.nst.anchor import Anchored, AnchorLoss
 from models.nst.config import StyleConfig
+from models.nst.losses import gram_of_positions, positions
 from models.nst.objective import Objective, Variant, assemble_objective, objective_layers
 from models.nst.optim import optimize
 from models.nst.plan import HALO, OVERLAP, Scale
@@ -52,10 +53,9 @@ class MaskedContentLoss(nn.Module):
 
 def masked_gram(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """F diag(m) Fᵀ / Σ m of (B, C, h, w) features and a (1, 1, h, w) mask -> (B, C, C), in fp32."""
-    b, c = x.shape[:2]
     with torch.autocast(x.device.type, enabled=False):
-        f = (x.float() * mask.sqrt()).reshape(b, c, -1)  # (B, C, hw)
-        return torch.bmm(f, f.transpose(1, 2)) / mask.sum().clamp_min(1e-8)  # (B, C, C)
+        f = positions(x) * mask.reshape(1, -1, 1).sqrt()  # (B, hw, C)
+        return gram_of_positions(f) / mask.sum().clamp_min(1e-8)  # (B, C, C)
 
 
 class MaskedStyleLoss(nn.Module):

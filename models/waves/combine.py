@@ -35,6 +35,9 @@ TOP_K = 5  # members combined in each bucket
 POWER_ORIGINS, POWERS = (100, 200), (2.0, 8.0)
 MIN_ORIGINS, MAX_ORIGINS = 8, 200
 MAX_BACKTEST_VALUES = 1_000_000  # origins x horizon x channels per member: bounds memory at the limits
+# A member weighted under this share of the best one's weight is dropped (and the rest renormalised): it cannot
+# move the forecast, yet it would be refitted on the whole history and run for every forecast.
+MIN_SHARE = 1e-6
 
 
 def bucket_slices(horizon: int) -> list[slice]:
@@ -57,7 +60,8 @@ def power(origins: int) -> float:
 def _weights(err: np.ndarray, size: int) -> np.ndarray:
     """(M, H, C) from absolute errors (M, K, H, C): per bucket and channel, the best members' weights.
 
-    Each of the ``size`` best is weighted by its inverse mean error to the `power` set by the origins K.
+    Each of the ``size`` best is weighted by its inverse mean error to the `power` set by the origins K; one
+    under ``MIN_SHARE`` of the best's weight is left out.
     """
     m, k, h, chans = err.shape
     exponent = power(k)
@@ -68,6 +72,7 @@ def _weights(err: np.ndarray, size: int) -> np.ndarray:
             top = np.argsort(score[:, c], kind="stable")[:size]
             w = 1.0 / np.maximum(score[top, c], 1e-12) ** exponent
             w = w / w.max()  # the best is 1: no overflow at high exponents
+            w = np.where(w >= MIN_SHARE, w, 0.0)
             weights[top, sl, c] = (w / w.sum())[:, None]
     return weights
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 
 from app.server import CoalescingTransport
+from tests.stack import REPO
 
 
 class RecordingTransport:
@@ -68,3 +72,22 @@ def test_close_sends_what_was_written_first_and_abort_drops_it() -> None:
     closed, aborted = asyncio.run(main())
     assert closed.events == ["write", "close"] and closed.writes == [b"last words"]
     assert aborted.events == ["abort"]
+
+
+def test_the_served_app_leaves_its_start_up_heap_out_of_full_collections() -> None:
+    """`stylewave api` serves `serve_app` (its own process here: freezing the test process would outlive it)."""
+    script = """if True:
+        import gc, json
+        from app.fastpath import PollFastPath
+        from app.server import APP_FACTORY, serve_app
+        before = len(gc.get_objects())
+        app = serve_app()
+        print(json.dumps({"factory": APP_FACTORY, "fast_path": isinstance(app.app, PollFastPath), "before": before,
+                          "frozen": gc.get_freeze_count(), "walked": len(gc.get_objects())}))
+    """
+    env = {"PATH": "/usr/bin:/bin", "STYLEWAVE_REDIS_URL": "redis://127.0.0.1:1/0"}
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True, check=True)
+    seen = json.loads(out.stdout)
+    assert seen["factory"] == "app.server:serve_app" and seen["fast_path"]
+    # A full collection now walks what was allocated since: a small part of what it walked before.
+    assert seen["frozen"] > seen["before"] > 20 * seen["walked"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from app.embedded import shutdown, start_redis
-from app.schemas import JobKind, JobStatus, WorkerInfo
+from app.schemas import Job, JobKind, JobStatus, WorkerInfo
 from app.store import JobEvent, JobStore, QueueFull, TransitionError, UnknownJob
 
 ME = WorkerInfo(host="test", pid=1)
@@ -88,6 +88,44 @@ def test_owners_see_only_their_jobs(store: JobStore) -> None:
     assert store.get(a.id, owner="bob") is None
     assert [j.id for j in store.list_for("bob")] == [b.id]
     assert store.get(a.id, owner="alice") is not None
+
+
+def test_an_owner_id_migration_moves_records_index_and_queued_share(store: JobStore) -> None:
+    queued, running, done = (store.create(JobKind.style_transfer, {}, "old").id for _ in range(3))
+    theirs = store.create(JobKind.style_transfer, {}, "someone").id
+    store.start(running, ME)
+    store.start(done, ME)
+    store.succeed(done, {}, {"result": b"png"})
+    ttl = store.r.ttl(f"sw:job:{done}")
+
+    assert store.migrate_owner("old", "new") == 3
+    for job_id in (queued, running, done):
+        assert store.get(job_id, owner="old") is None and store.get(job_id, owner="new") is not None
+    assert [j.id for j in store.list_for("new")] == [done, running, queued] and store.list_for("old") == []
+    assert store.queued_count("new") == 1 and store.queued_count("old") == 0
+    assert store.get(queued, owner="new").queue_position == 1  # type: ignore[union-attr]
+    assert 0 < store.r.ttl(f"sw:job:{done}") <= ttl  # a finished record keeps its expiry
+    assert store.r.ttl(f"sw:job:{running}") == -1  # and a live one stays without
+    assert store.get(theirs, owner="someone") is not None
+    assert store.migrate_owner("old", "new") == 0  # done once
+
+
+def test_an_owner_move_that_races_another_write_keeps_both(store: JobStore, redis_url: str) -> None:
+    job_id = store.create(JobKind.style_transfer, {}, "old").id
+    store.start(job_id, ME)
+    worker = JobStore.from_url(redis_url, ttl_seconds=60)  # another process's connection
+    raced = []
+
+    def dump_after_a_rival_write(job: Job) -> str:
+        if not raced:  # between the migration's read and its write, the worker records progress
+            raced.append(True)
+            worker.progress(job_id, 0.5, "half")
+        return JobStore._dump(job)
+
+    store._dump = dump_after_a_rival_write  # type: ignore[method-assign]
+    store.migrate_owner("old", "new")
+    job = worker.get(job_id, owner="new")
+    assert raced and job is not None and (job.progress, job.message) == (0.5, "half")
 
 
 def test_heartbeats_and_stats(store: JobStore) -> None:

@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -205,13 +204,23 @@ def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def _background(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    """Start `stylewave ARGS` and read the job id it prints as soon as it has submitted."""
-    proc = subprocess.Popen([*COMMAND, *args], cwd=cwd, env=env, stderr=subprocess.PIPE, text=True)
+    """Start `stylewave ARGS` and read the job id it prints as soon as it has submitted.
+
+    The CLI gets SIGINT at its default, as a terminal's foreground command does: a suite started in the
+    background (`make test &`, a CI script) passes SIGINT on ignored, and Python then never sees a Ctrl-C.
+    """
+    proc = subprocess.Popen(
+        [*COMMAND, *args], cwd=cwd, env=env, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint
+    )
     assert proc.stderr is not None
     line = proc.stderr.readline()
     match = re.match(r"job ([0-9a-f]{32}) submitted: (\S+)", line)
     assert match, f"no job id on the first line: {line!r}"
     return proc, match.group(1)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_server_from_the_environment_prints_the_job_id_and_exit_codes(images: Path, keyed: Stack) -> None:
@@ -228,9 +237,9 @@ def test_server_from_the_environment_prints_the_job_id_and_exit_codes(images: Pa
         assert c.delete(f"/v1/jobs/{job_id}").status_code == 200
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 1 and "canceled" in err, err
-        # Ctrl-C while the job waits: the CLI cancels it and exits 130.
+        # Ctrl-C while the job waits: the CLI cancels it and exits 130. It is waiting, and Ctrl-C cancels,
+        # from the moment it prints the job id.
         proc, job_id = _background(args, images, env)
-        time.sleep(1)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 130 and f"job {job_id} canceled" in err, err

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from models.nst.losses import ContentLoss, StyleLoss, TVLoss, gram_matrix
+from models.nst.losses import ContentLoss, StyleLoss, TVLoss, gram_matrix, gram_of_positions
 
 
 def _feats(seed: int, shape: tuple[int, ...] = (1, 8, 6, 5)) -> torch.Tensor:
@@ -18,6 +18,27 @@ def test_gram_matrix_matches_definition() -> None:
     f = x[1].reshape(4, 15)
     assert torch.allclose(g[1], f @ f.T / 15)
     assert torch.allclose(g, g.transpose(1, 2))
+
+
+def test_gram_backward_is_the_gram_gradient() -> None:
+    """The one-product backward (dF = F (dG + dGᵀ)) is the true gradient, checked numerically in float64."""
+    f = torch.rand((2, 7, 3), dtype=torch.float64, generator=torch.Generator().manual_seed(10), requires_grad=True)
+    assert torch.autograd.gradcheck(gram_of_positions, (f,))
+    x = _feats(11, (2, 4, 3, 5)).requires_grad_(True)
+    weights = _feats(12, (2, 4, 4))
+    (gram_matrix(x) * weights).sum().backward()
+    ref = x.detach().clone().requires_grad_(True)
+    f = ref.reshape(2, 4, 15)
+    (torch.bmm(f, f.transpose(1, 2)) / 15 * weights).sum().backward()
+    torch.testing.assert_close(x.grad, ref.grad)
+
+
+def test_gram_gradient_of_channels_last_features_is_channels_last() -> None:
+    """VGG's activations are channels-last; a gradient in another layout costs a strided copy and a strided add
+    at every style layer of every step (a quarter of a step's time at 512 px, benchmarks/README.md)."""
+    x = _feats(13, (1, 8, 6, 5)).contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    StyleLoss([_feats(14)])(x).sum().backward()
+    assert x.grad is not None and x.grad.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_gram_ignores_where_features_are() -> None:

@@ -24,6 +24,7 @@ from models.nst.plan import (
     schedule,
 )
 from models.nst.scales import plan as coarse_to_fine
+from models.nst.stylize import plan_scales
 from models.nst.tiled import MaskedContentLoss, MaskedStyleLoss, global_grams, masked_gram
 from models.nst.tiles import ALIGN, grid_for, layer_masks, layout, spans
 from models.nst.vgg import build_vgg, stride
@@ -131,6 +132,17 @@ def test_global_grams_from_tiles_match_the_whole_image() -> None:
 def test_schedule_is_unchanged_up_to_the_reference() -> None:
     assert schedule(512, 3, 150, 0.25) == coarse_to_fine(512, 3, 150, 0.25) == [(128, 56), (256, 56), (512, 38)]
     assert schedule(96, 3, 40, 0.25) == coarse_to_fine(96, 3, 40, 0.25)
+
+
+def test_the_default_job_at_512_px_is_three_untiled_scales() -> None:
+    """The default job's work: 56 steps at 128 px, 56 at 256, 38 at 512, none in tiles (no anchor below 1024)."""
+    config = StyleConfig()
+    plan = plan_job((512, 384), plan_scales(config, (512, 384)), 4 * GB)
+    assert [(s.size, s.steps, s.grid) for s in plan] == [
+        ((128, 96), 56, None),
+        ((256, 192), 56, None),
+        ((512, 384), 38, None),
+    ]
 
 
 def test_larger_outputs_refine_the_reference_with_fewer_steps_at_each_doubling() -> None:

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from models.waves.classical import AutoAR, HoltWinters, SeasonalNaive, Smoothing, Theta
-from models.waves.combine import Combination, backtest_split, bucket_slices, min_lstm_history
+from models.waves.combine import (
+    MIN_SHARE,
+    TOP_K,
+    Combination,
+    _weights,
+    backtest_split,
+    bucket_slices,
+    min_lstm_history,
+)
 from models.waves.intervals import conformal_intervals
 from models.waves.lstm import MIN_GAIN, LSTMConfig, LSTMForecaster
 from models.waves.seasonality import Seasonal, detect_periods
@@ -112,6 +120,15 @@ def test_combination_weights_and_fallback_without_the_lstm() -> None:
     table = comb.weight_table(0)
     assert list(table) == ["steps 1-2", "steps 3-6", "steps 7-12"]
     assert all(abs(sum(w.values()) - 1) < 0.01 for w in table.values())
+
+
+def test_weights_leave_out_members_that_cannot_move_the_forecast() -> None:
+    # Mean errors 1, 2, 4, 1e6 and 8 in every step (one channel, 100 origins: inverse squared errors).
+    err = np.ones((5, 100, 4, 1)) * np.array([1.0, 2.0, 4.0, 1e6, 8.0])[:, None, None, None]
+    w = _weights(err, TOP_K)[:, 0, 0]
+    assert w[3] == 0.0  # (1 / 1e6)^2 of the best's weight: under MIN_SHARE, dropped
+    assert (1 / 1e6) ** 2 < MIN_SHARE < (1 / 8) ** 2
+    assert np.allclose(w[[0, 1, 2, 4]], np.array([1, 1 / 4, 1 / 16, 1 / 64]) / (1 + 1 / 4 + 1 / 16 + 1 / 64))
 
 
 def test_combination_of_one_member() -> None:
