@@ -23,7 +23,7 @@ from models.nst.tiles import Tile, grid_for, layout
 REFERENCE = 512  # the reference print: larger outputs keep its composition and stroke scale
 # Steps per scale above the reference, for iterations=150, keyed by the scale's longest edge rounded to a
 # power-of-two multiple of REFERENCE; they scale with `iterations` (at least 1 each).
-REFINE_STEPS = {1024: 16, 2048: 8, 4096: 6}
+REFINE_STEPS = {1024: 16, 2048: 6, 4096: 6}
 DEFAULT_ITERATIONS = 150
 
 # Tiles: the most pixels optimised at once even when memory allows more, the fewest worth tiling with, the
