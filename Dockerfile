@@ -1,40 +1,71 @@
 # stylewave: one image for the API and the workers (docker-compose.yml runs it as both).
-FROM python:3.11-slim
+#
+# The base is a build argument: the official image by default, or an equivalent built from Debian packages by
+# deploy/airgap-base.sh on a site without Docker Hub (docker-compose.yml passes $PYTHON_IMAGE on).
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# ---- build: the dependencies in a venv (the wheels stay in this stage, not in the image) ------------------------
+FROM ${PYTHON_IMAGE} AS build
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# Empty: torch comes from PyPI (its Linux build runs on CPU and on NVIDIA GPUs). For a smaller CPU-only image:
+#   docker compose build --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ARG TORCH_INDEX_URL=""
+
+WORKDIR /src
+RUN python -m venv /opt/stylewave
+ENV PATH=/opt/stylewave/bin:$PATH
+
+# Optional local wheels (deploy/wheelhouse/README.md): when there are any, the build installs from them alone,
+# offline; otherwise from PyPI.
+COPY deploy/wheelhouse /wheelhouse
+# Dependencies first, from pyproject.toml alone, so that a code or README change does not reinstall torch.
+COPY pyproject.toml ./
+RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
+      > requirements.txt \
+ && if ls /wheelhouse/*.whl >/dev/null 2>&1; then \
+      pip install --no-index --find-links /wheelhouse -r requirements.txt; \
+    else \
+      if [ -n "$TORCH_INDEX_URL" ]; then \
+        pip install --index-url "$TORCH_INDEX_URL" $(grep -E '^(torch|torchvision)==' requirements.txt); \
+      fi; \
+      pip install -r requirements.txt; \
+    fi
+
+# The project itself, as a wheel: the final stage installs it without a build backend.
+COPY README.md ./
+COPY app ./app
+COPY workers ./workers
+COPY models ./models
+RUN if ls /wheelhouse/*.whl >/dev/null 2>&1; then \
+      pip wheel --no-deps --no-index --find-links /wheelhouse -w /dist .; \
+    else \
+      pip wheel --no-deps -w /dist .; \
+    fi
+
+# ---- the image ------------------------------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     STYLEWAVE_DATA_DIR=/data \
-    MPLBACKEND=Agg
+    MPLBACKEND=Agg \
+    PATH=/opt/stylewave/bin:$PATH
 
-# Empty: torch comes from PyPI (its Linux build runs on CPU and on NVIDIA GPUs). For a smaller CPU-only image:
-#   docker compose build --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
-ARG TORCH_INDEX_URL=""
-
-WORKDIR /srv/stylewave
-
-# Dependencies first, from pyproject.toml alone, so that a code change does not reinstall torch.
-COPY pyproject.toml README.md ./
-RUN mkdir -p app workers models \
- && touch app/__init__.py workers/__init__.py models/__init__.py \
- && if [ -n "$TORCH_INDEX_URL" ]; then \
-      pip install --index-url "$TORCH_INDEX_URL" \
-        $(python -c 'import tomllib; d = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]; print(" ".join(x for x in d if x.startswith(("torch==", "torchvision=="))))'); \
-    fi \
- && pip install . \
- && pip uninstall -y stylewave \
- && rm -rf app workers models build *.egg-info
-
-COPY app ./app
-COPY workers ./workers
-COPY models ./models
-RUN pip install --no-deps . && rm -rf build *.egg-info
+# The venv (unchanged by a code change, so this layer stays cached), then the project's small wheel.
+COPY --from=build /opt/stylewave /opt/stylewave
+COPY --from=build /dist /tmp/dist
+RUN pip install --no-deps /tmp/dist/*.whl && rm -rf /tmp/dist
 
 # Never run as root: a fixed uid, owning only the data directory.
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin stylewave \
  && mkdir -p /data && chown stylewave:stylewave /data
 USER stylewave
+WORKDIR /home/stylewave
 
 EXPOSE 8000
 # Liveness of the API; docker-compose.yml gives the worker its own check (a Celery ping).

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: run test lint system-deps clean
+.PHONY: run test lint system-deps deploy-test clean
 
 run: $(VENV)/.installed
 	$(VENV)/bin/stylewave serve
@@ -12,8 +12,8 @@ test: $(VENV)/.installed-dev system-deps lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
-	$(VENV)/bin/ruff check app workers models tests benchmarks
-	$(VENV)/bin/ruff format --check app workers models tests benchmarks
+	$(VENV)/bin/ruff check app workers models tests benchmarks deploy
+	$(VENV)/bin/ruff format --check app workers models tests benchmarks deploy
 	$(VENV)/bin/mypy
 
 $(PY):
@@ -43,6 +43,11 @@ system-deps:
 	    echo "not root: skipping the install of$$missing (the tests that need them will skip)"; \
 	  fi; \
 	fi
+
+# The docker-compose stack, built and broken on purpose (deploy/deploy_test.py; README, "Deployment"). Needs root
+# where Docker is missing: it installs Debian's docker.io and docker-compose and starts dockerd.
+deploy-test: $(VENV)/.installed
+	$(PY) deploy/deploy_test.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

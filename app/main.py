@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import redis
@@ -13,10 +16,12 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.csv_body import CSVForecastBody
+from app.embedded import die_with_parent
 from app.fastpath import PollFastPath
 from app.logs import new_error_id
 from app.owners import Owners
-from app.queue import make_celery
+from app.queue import make_celery, send_job
+from app.reaper import start_reaper
 from app.routes import docs, health, jobs, style_transfers, wave_forecasts, webhooks
 from app.security import BodyLimit, HttpDefaults
 from app.settings import Settings, get_settings
@@ -88,12 +93,25 @@ async def internal_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"internal error (error id {error_id})"}, 500)
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Each API process runs a lost-worker reaper (one of them acts at a time: app/reaper.py). A process that
+    uvicorn started for `--processes N` dies with uvicorn instead of being left behind."""
+    if multiprocessing.parent_process() is not None:
+        die_with_parent()
+    celery = app.state.celery
+    stop = start_reaper(app.state.store, app.state.settings, lambda job: send_job(celery, job))
+    yield
+    stop.set()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
         title="stylewave",
         version="0.1.0",
         summary="Neural style transfer and LSTM wave forecasting, as jobs.",
+        lifespan=lifespan,
         docs_url=None,  # app/routes/docs.py serves /docs from installed files; ReDoc would need a CDN
         redoc_url=None,
     )

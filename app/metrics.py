@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -46,7 +45,7 @@ class StoreCollector(Collector):
             "Seconds since each worker's last heartbeat",
             labels=["worker"],
         )
-        now = time.time()
+        now = self.store.now()
         for worker, stamp in self.store.worker_heartbeats().items():
             beats.add_metric([worker], max(0.0, now - stamp))
         yield beats

@@ -3,22 +3,42 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from celery import Celery
 
+from app.schemas import Job, JobKind
 from app.settings import Settings
 
 STYLE_TASK = "stylewave.style_transfer"
 FORECAST_TASK = "stylewave.wave_forecast"
 WEBHOOK_TASK = "stylewave.webhook"
 TASK_QUEUES = {STYLE_TASK: "style", FORECAST_TASK: "forecast", WEBHOOK_TASK: "webhooks"}
+TASK_OF_KIND = {JobKind.style_transfer: STYLE_TASK, JobKind.wave_forecast: FORECAST_TASK}
+
+
+def send_job(celery: Celery, job: Job) -> None:
+    """Send a queued job's task by name, with its delivery number (a requeue sends a newer one)."""
+    task = TASK_OF_KIND[job.kind]
+    celery.send_task(task, args=[job.id, job.params], kwargs={"delivery": job.delivery}, queue=TASK_QUEUES[task])
+
+
+def kombu_url(url: str) -> str:
+    """The broker URL in kombu's spelling: redis-py's Unix socket `unix:///path?db=N` is kombu's
+    `redis+socket:///path?virtual_host=N`; any other URL is the same for both."""
+    parts = urlsplit(url)
+    if parts.scheme != "unix":
+        return url
+    query = dict(parse_qsl(parts.query))
+    query["virtual_host"] = query.pop("db", "0")
+    return f"redis+socket://{parts.netloc}{parts.path}?{urlencode(query)}"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Reliability settings from DESIGN.md: late acks, requeue on a lost worker, prefetch 1, JSON only."""
     transport = {"visibility_timeout": settings.visibility_timeout}
     return {
-        "broker_url": settings.broker_url,
+        "broker_url": kombu_url(settings.broker_url),
         # The job store holds results; Celery's own result backend is not used.
         "task_ignore_result": True,
         "task_acks_late": True,

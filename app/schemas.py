@@ -88,8 +88,11 @@ class JobError(BaseModel):
 
 
 class WorkerInfo(BaseModel):
+    """Where a job runs: the host, the process, and the id its worker beats under (app/reaper.py)."""
+
     host: str
     pid: int
+    heartbeat: str = ""
 
 
 WebhookEvent = Literal["start", "progress", "completed"]
@@ -130,6 +133,8 @@ class Job(BaseModel):
     webhook_events_filter: list[WebhookEvent] | None = None
     webhooks: list[WebhookDelivery] = Field(default_factory=list)
     owner: str = Field(default="", exclude=True)
+    # Which task message may run the job: a requeue after a lost worker sends a new one and refuses the old.
+    delivery: int = Field(default=0, exclude=True)
 
 
 class JobList(BaseModel):

@@ -31,12 +31,12 @@ def serve_app() -> HttpDefaults:
     """The server app, for a process that serves it, with its start-up heap frozen out of the collector.
 
     Python's full (generation 2) collection walks every tracked object: here the ~80,000 that importing
-    FastAPI, pydantic, Celery and the app leaves behind, about 30 ms of CPU on a small machine. Polling under
-    load brings one every few seconds: objects of requests still in flight when a younger collection runs are
-    promoted, and they count towards the next full one. Meanwhile the event loop stops, so one burst of polls
-    waited that much longer: that was most of the p99 from many connections (see benchmarks/README.md). Those
+    FastAPI, pydantic, Celery and the app leaves behind, tens of milliseconds of CPU on a small machine, during
+    which the event loop stands still. Polling from many connections brought one every few seconds (what
+    survives the younger collections counts towards the next full one), and the burst of polls it caught
+    waited that much longer: most of the p99 from 100 connections (benchmarks/README.md). Those start-up
     objects live as long as the process, so after one last collection `gc.freeze` moves them where
-    collections do not look; what is allocated later, requests included, is collected as before.
+    collections do not look. What is allocated later, requests included, is collected as before.
     """
     app = create_server_app()
     gc.collect()

@@ -49,8 +49,15 @@ class Settings(BaseSettings):
 
     result_ttl_seconds: int = 7 * 24 * 3600
     job_time_limit_seconds: int = 3600
-    max_attempts: int = 3
-    worker_heartbeat_seconds: float = 5.0
+    max_attempts: int = Field(default=3, ge=1, description="Runs before a job that keeps losing its worker fails.")
+    worker_heartbeat_seconds: float = Field(default=5.0, gt=0, description="How often each worker beats.")
+    worker_lost_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A worker silent this long is lost: /readyz stops counting it, and its "
+        "running job is requeued (app/reaper.py).",
+    )
+    reaper_interval_seconds: float = Field(default=5.0, gt=0, description="How often the lost-worker reaper looks.")
     worker_memory_mb: int | None = Field(
         default=None,
         ge=512,
@@ -88,6 +95,11 @@ class Settings(BaseSettings):
     @property
     def api_key_set(self) -> frozenset[str]:
         return frozenset(k.strip() for k in self.api_keys.split(",") if k.strip())
+
+    @property
+    def run_lease_ms(self) -> int:
+        """A running job's lease: renewed by its process every heartbeat, lost after three missed ones."""
+        return int(3 * self.worker_heartbeat_seconds * 1000)
 
     @property
     def visibility_timeout(self) -> int:

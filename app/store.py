@@ -15,8 +15,11 @@ both win. Keys (all under the `sw:` prefix):
     sw:queued:{queue}        sorted set of queued ids, by creation time (for queue_position)
     sw:queued_by:{owner}     sorted set of an owner's queued ids (the per-key share of the queue)
     sw:owner:{owner}         sorted set of an owner's ids, by creation time
-    sw:workers               sorted set of "host:pid" -> last heartbeat time
-    sw:worker_capacity       hash "host:pid" -> JSON {"memory_mb", "max_size"}: what each worker can plan
+    sw:running               set of the ids of running jobs (for the lost-worker reaper)
+    sw:workers               sorted set of worker heartbeat ids -> last heartbeat (the Redis server's clock)
+    sw:lease:{name}          a lease held by one process at a time: the reaper's, and each running job's
+                             (`run:{id}`, renewed by the process that runs it)
+    sw:worker_capacity       hash worker heartbeat id -> JSON {"memory_mb", "max_size"}: what each worker can plan
     sw:model:{owner}:{key}   cached trained forecast models, per owner (TTL)
     sw:stats:jobs            hash "kind:status" -> jobs counted (queued at creation, then each finish), for /metrics
     sw:stats:duration:{kind} hash of run-time histogram buckets ("1.0" ... "+Inf") and "sum", for /metrics
@@ -36,6 +39,8 @@ from typing import Any
 
 import redis
 import redis.asyncio
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from app.schemas import Job, JobError, JobKind, JobStatus, WebhookDelivery, WorkerInfo
 
@@ -50,7 +55,15 @@ WEBHOOK_PROGRESS_MS = 1000
 PREFIX = "sw:"
 PUBLIC_OWNER = "public"  # every caller of an open service (no API keys): one owner, no per-key share
 QUEUE_OF_KIND = {JobKind.style_transfer: "style", JobKind.wave_forecast: "forecast"}
-HEARTBEAT_STALE_SECONDS = 30.0
+HEARTBEAT_STALE_SECONDS = 30.0  # the default of STYLEWAVE_WORKER_LOST_SECONDS
+# Lua: stamp a heartbeat with the Redis server's clock, so that hosts with skewed clocks compare fairly.
+_BEAT = "local t = redis.call('TIME'); redis.call('ZADD', KEYS[1], t[1] + t[2] / 1e6, ARGV[1]); return 1"
+# Lua: take a free lease, or renew it when this holder has it.
+_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+"""
 # Upper bounds (seconds) of the job-duration histogram kept in Redis for /metrics.
 DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 
@@ -94,6 +107,20 @@ class UnknownJob(TransitionError):
 JOB_ID = re.compile(r"[0-9a-f]{32}")
 
 
+class StaleDelivery(TransitionError):
+    """The task message is an old delivery of a job that was requeued since: it must not run or write."""
+
+
+class AlreadyRunning(TransitionError):
+    """The task message is a duplicate of a run that is still alive (a broker reconnect hands it out again)."""
+
+
+def run_token(job: Job) -> str:
+    """Who holds a running job's lease: its worker, process and delivery."""
+    assert job.worker is not None
+    return f"{job.worker.heartbeat}:{job.worker.pid}:{job.delivery}"
+
+
 def new_job_id() -> str:
     """A random, unguessable id: 32 hex digits = 128 bits from the OS's CSPRNG."""
     return secrets.token_hex(16)
@@ -123,8 +150,13 @@ class JobStore:
         self.notify = notify
 
     @classmethod
-    def from_url(cls, url: str, ttl_seconds: int, notify: Notifier | None = None) -> JobStore:
+    def from_url(cls, url: str, ttl_seconds: int, notify: Notifier | None = None, patient: bool = False) -> JobStore:
+        """`patient` (the workers): retry a lost connection for about 20 s, so that a running job rides out a
+        Redis restart; the API keeps redis-py's short retries and answers 503 instead."""
         options: dict[str, Any] = {"socket_timeout": 5, "socket_connect_timeout": 2, "health_check_interval": 10}
+        if patient:
+            options["retry"] = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=15)
+            options["retry_on_error"] = [redis.ConnectionError, redis.TimeoutError]
         # A blocking XREAD waits FOLLOW_BLOCK_MS for an answer: its socket timeout must be longer than that.
         blocking = dict(options, socket_timeout=FOLLOW_BLOCK_MS / 1000 + 5)
         return cls(
@@ -285,14 +317,28 @@ class JobStore:
         return [name.decode() for name in self.r.lrange(self._key(job_id, "inputs"), 0, -1)]
 
     # ---- transitions ---------------------------------------------------------------------------------------
-    def start(self, job_id: str, worker: WorkerInfo) -> Job:
-        """queued -> running, or running -> running when a lost worker's job is delivered again.
+    def start(
+        self,
+        job_id: str,
+        worker: WorkerInfo,
+        delivery: int = 0,
+        lease_ms: int = 15_000,
+        is_dead: Callable[[WorkerInfo], bool] | None = None,
+    ) -> Job:
+        """queued -> running, or running -> running when a lost run's message is delivered again; the run then
+        holds the job's lease (`renew_run`) for `lease_ms`.
 
         Counts the attempt. Raises TransitionError when the job is already finished (e.g. canceled while
-        queued), so the task must not run.
+        queued), StaleDelivery when `delivery` is not the job's current one (the reaper requeued it with a
+        newer message), and AlreadyRunning when the run that holds the lease is alive: the task must not run.
+        `is_dead` may vouch that the lease holder is dead although its lease lives on (the Celery parent of a
+        killed pool process knows), so the job starts again at once instead of after the lease lapses.
         """
 
         def mutate(job: Job) -> None:
+            held = job.status is JobStatus.running and self.r.exists(self._run_lease(job_id))
+            if held and not (is_dead is not None and job.worker is not None and is_dead(job.worker)):
+                raise AlreadyRunning(f"job {job_id} is running on {job.worker.host if job.worker else '?'}")
             job.status = JobStatus.running
             job.attempts += 1
             job.started_at = time.time()
@@ -302,7 +348,20 @@ class JobStore:
             job.eta_seconds = None
             job.message = "started" if job.attempts == 1 else f"started again (attempt {job.attempts})"
 
-        return self._transition(job_id, {JobStatus.queued, JobStatus.running}, mutate)
+        def take_lease(pipe: Any, job: Job) -> None:
+            pipe.set(self._run_lease(job_id), run_token(job), px=lease_ms)
+
+        return self._transition(
+            job_id, {JobStatus.queued, JobStatus.running}, mutate, delivery=delivery, also=take_lease
+        )
+
+    def renew_run(self, job: Job, lease_ms: int) -> bool:
+        """Renew the lease of this run of `job`; False once another run holds it (this one was superseded)."""
+        return self.hold_lease(f"run:{job.id}", run_token(job), lease_ms)
+
+    @staticmethod
+    def _run_lease(job_id: str) -> str:
+        return f"{PREFIX}lease:run:{job_id}"
 
     def progress(
         self,
@@ -310,9 +369,10 @@ class JobStore:
         progress: float,
         message: str,
         metrics: dict[str, Any] | None = None,
+        delivery: int | None = None,
         eta_seconds: float | None = None,
     ) -> None:
-        """Record progress of a running job; silently ignored once the job has left `running`."""
+        """Record progress of a running job; silently ignored once the job has left `running` (or this run)."""
 
         def mutate(job: Job) -> None:
             job.progress = max(0.0, min(1.0, progress))
@@ -322,16 +382,17 @@ class JobStore:
                 job.metrics.update(metrics)
 
         try:
-            self._transition(job_id, {JobStatus.running}, mutate, event="progress")
+            self._transition(job_id, {JobStatus.running}, mutate, event="progress", delivery=delivery)
         except TransitionError:
             pass
 
-    def succeed(self, job_id: str, metrics: dict[str, Any], outputs: dict[str, bytes]) -> Job:
-        """running -> succeeded, storing the outputs (`result`, optionally `plot`) with the TTL."""
-        pipe = self.r.pipeline()
-        for name, blob in outputs.items():
-            pipe.set(self._key(job_id, name), blob, ex=self.ttl)
-        pipe.execute()
+    def succeed(
+        self, job_id: str, metrics: dict[str, Any], outputs: dict[str, bytes], delivery: int | None = None
+    ) -> Job:
+        """running -> succeeded, storing the outputs (`result`, optionally `plot`) with the TTL.
+
+        The outputs are written in the same transaction: a run whose delivery is stale writes nothing.
+        """
 
         def mutate(job: Job) -> None:
             job.status = JobStatus.succeeded
@@ -339,9 +400,13 @@ class JobStore:
             job.message = "done"
             job.metrics.update(metrics)
 
-        return self._transition(job_id, {JobStatus.running}, mutate)
+        def store_outputs(pipe: Any, job: Job) -> None:
+            for name, blob in outputs.items():
+                pipe.set(self._key(job.id, name), blob, ex=self.ttl)
 
-    def fail(self, job_id: str, code: str, message: str) -> Job:
+        return self._transition(job_id, {JobStatus.running}, mutate, delivery=delivery, also=store_outputs)
+
+    def fail(self, job_id: str, code: str, message: str, delivery: int | None = None) -> Job:
         """queued|running -> failed, with an error the user can read."""
 
         def mutate(job: Job) -> None:
@@ -349,7 +414,31 @@ class JobStore:
             job.error = JobError(code=code, message=message)
             job.message = message
 
-        return self._transition(job_id, {JobStatus.queued, JobStatus.running}, mutate)
+        return self._transition(job_id, {JobStatus.queued, JobStatus.running}, mutate, delivery=delivery)
+
+    def worker_lost(self, seen: Job, max_attempts: int) -> Job:
+        """running -> queued with a new delivery number (send its task again), or -> failed (`worker_lost`) once
+        the job has lost its worker `max_attempts` times. Raises TransitionError unless the job is still in the
+        run `seen` (the reaper's snapshot of a run that fell silent)."""
+
+        def mutate(job: Job) -> None:
+            if (job.worker, job.delivery, job.attempts) != (seen.worker, seen.delivery, seen.attempts):
+                raise TransitionError(f"job {job.id} runs again elsewhere")
+            assert job.worker is not None
+            lost = f"{job.worker.host}:{job.worker.pid}"
+            if job.attempts >= max_attempts:
+                job.status = JobStatus.failed
+                message = f"the job lost its worker {job.attempts} times (last: {lost}, gone silent); gave up"
+                job.error = JobError(code="worker_lost", message=message)
+                job.message = message
+                return
+            job.status = JobStatus.queued
+            job.delivery += 1
+            job.worker = None
+            job.progress = 0.0
+            job.message = f"requeued: its worker {lost} was lost"
+
+        return self._transition(seen.id, {JobStatus.running}, mutate)
 
     def cancel(self, job_id: str) -> Job:
         """queued|running -> canceled; a running worker sees the flag within one iteration and stops."""
@@ -365,9 +454,16 @@ class JobStore:
         return bool(self.r.exists(self._key(job_id, "cancel")))
 
     def _transition(
-        self, job_id: str, allowed: set[JobStatus], mutate: Callable[[Job], None], event: str = "status"
+        self,
+        job_id: str,
+        allowed: set[JobStatus],
+        mutate: Callable[[Job], None],
+        event: str = "status",
+        delivery: int | None = None,
+        also: Callable[[Any, Job], None] | None = None,
     ) -> Job:
-        """Apply `mutate` atomically when the job's status is in `allowed`, and append its event to the stream.
+        """Apply `mutate` atomically when the job's status is in `allowed` (and, given `delivery`, the run is the
+        job's current one), run `also` in the same transaction, and append the change's event to the stream.
 
         Every status or progress change goes through here, so the event stream misses none: `status` events
         for the named transitions (then `done` when the job finished), `progress` events for progress.
@@ -378,35 +474,26 @@ class JobStore:
             nonlocal before
             if job.status not in allowed:
                 raise TransitionError(f"job {job_id} is {job.status.value}")
+            if delivery is not None and delivery != job.delivery:
+                raise StaleDelivery(f"job {job_id} was requeued (delivery {job.delivery}, not {delivery})")
             before = job.status
             mutate(job)
             inputs = pipe.lrange(self._key(job_id, "inputs"), 0, -1) if job.status.is_terminal else []
-            return lambda tx: self._write_transition(tx, job, before, [n.decode() for n in inputs], event)
+            names = [n.decode() for n in inputs]
+
+            def write(tx: Any) -> None:
+                self._write_transition(tx, job, before, names)
+                if also is not None:
+                    also(tx, job)
+                self._emit_change(tx, job, event)
+
+            return write
 
         job = self._update(job_id, change)
         if job is None:
             raise UnknownJob(f"job {job_id} does not exist")
         self._notify(job, before, event)
         return job
-
-    def _write_transition(self, pipe: Any, job: Job, before: JobStatus, inputs: list[str], event: str) -> None:
-        """The writes of one transition, queued in its MULTI: the record, counts, queue shares, events."""
-        key = self._key(job.id)
-        if job.status.is_terminal:
-            job.finished_at = time.time()
-            job.eta_seconds = None
-            pipe.set(key, self._dump(job), ex=self.ttl)
-            self._count_finish(pipe, job)
-            # A finished job's inputs are of no more use: free the memory now, not after the TTL.
-            pipe.delete(self._key(job.id, "inputs"), *(self._key(job.id, f"in:{n}") for n in inputs))
-        else:
-            if job.status is not before:
-                pipe.hincrby(f"{PREFIX}stats:jobs", f"{job.kind.value}:{job.status.value}", 1)
-            pipe.set(key, self._dump(job))
-        if job.status is not JobStatus.queued:
-            pipe.zrem(self._queue_key(job), job.id)
-            pipe.zrem(f"{PREFIX}queued_by:{job.owner}", job.id)
-        self._emit_change(pipe, job, event)
 
     def _rewrite(self, job_id: str, edit: Callable[[Job], bool]) -> Job | None:
         """Edit a record's other fields in place (no event, TTL kept) when `edit` says it changed something."""
@@ -442,6 +529,36 @@ class JobStore:
                     return job
                 except redis.WatchError:
                     continue
+
+    def _write_transition(self, pipe: Any, job: Job, before: JobStatus, inputs: list[str]) -> None:
+        """Queue the record's write in the transaction, with its counters and indexes; a finished job's inputs
+        are of no more use, so they are deleted now rather than after the TTL."""
+        key = self._key(job.id)
+        if job.status.is_terminal:
+            job.finished_at = time.time()
+            job.eta_seconds = None
+            pipe.set(key, self._dump(job), ex=self.ttl)
+            self._count_finish(pipe, job)
+            pipe.delete(self._key(job.id, "inputs"), *(self._key(job.id, f"in:{n}") for n in inputs))
+        else:
+            if job.status is not before:
+                pipe.hincrby(f"{PREFIX}stats:jobs", f"{job.kind.value}:{job.status.value}", 1)
+            pipe.set(key, self._dump(job))
+        self._index(pipe, job)
+
+    def _index(self, pipe: Any, job: Job) -> None:
+        """Keep the queued (also per owner) and running indexes in step with the record's status."""
+        if job.status is JobStatus.queued:
+            pipe.zadd(self._queue_key(job), {job.id: job.created_at})
+            pipe.zadd(f"{PREFIX}queued_by:{job.owner}", {job.id: job.created_at})
+        else:
+            pipe.zrem(self._queue_key(job), job.id)
+            pipe.zrem(f"{PREFIX}queued_by:{job.owner}", job.id)
+        if job.status is JobStatus.running:
+            pipe.sadd(f"{PREFIX}running", job.id)
+        else:
+            pipe.srem(f"{PREFIX}running", job.id)
+            pipe.delete(self._run_lease(job.id))
 
     @staticmethod
     def _count_finish(pipe: redis.client.Pipeline, job: Job) -> None:
@@ -615,19 +732,16 @@ class JobStore:
                     return
 
     # ---- workers ---------------------------------------------------------------------------------------------
-    def heartbeat(self, worker: WorkerInfo, capacity: dict[str, int] | None = None) -> None:
-        """Mark the worker alive, with what it can plan (`capacity`: memory_mb, max_size) when given."""
-        member = f"{worker.host}:{worker.pid}"
-        pipe = self.r.pipeline()
-        pipe.zadd(f"{PREFIX}workers", {member: time.time()})
-        if capacity is not None:
-            pipe.hset(f"{PREFIX}worker_capacity", member, json.dumps(capacity))
-        pipe.execute()
+    def now(self) -> float:
+        """The Redis server's clock: heartbeats are stamped and judged by it alone."""
+        seconds, micros = self.r.time()
+        return float(seconds) + micros / 1e6
 
-    def forget_worker(self, worker: WorkerInfo) -> None:
-        member = f"{worker.host}:{worker.pid}"
-        self.r.zrem(f"{PREFIX}workers", member)
-        self.r.hdel(f"{PREFIX}worker_capacity", member)
+    def heartbeat(self, worker_id: str, capacity: dict[str, int] | None = None) -> None:
+        """Mark the worker alive, with what it can plan (`capacity`: memory_mb, max_size) when given."""
+        self.r.eval(_BEAT, 1, f"{PREFIX}workers", worker_id)
+        if capacity is not None:
+            self.r.hset(f"{PREFIX}worker_capacity", worker_id, json.dumps(capacity))
 
     def largest_plannable_size(self, dream: bool = False) -> int | None:
         """The largest output size any live worker can plan within its memory (for a dream: in one piece);
@@ -638,12 +752,40 @@ class JobStore:
         sizes = [int(json.loads(v)[key]) for v in raw if v is not None and key in json.loads(v)]
         return max(sizes) if sizes else None
 
-    def live_workers(self) -> list[str]:
-        """Workers whose heartbeat is recent; stale entries are pruned."""
-        now = time.time()
+    def forget_worker(self, worker_id: str) -> None:
+        self.r.zrem(f"{PREFIX}workers", worker_id)
+        self.r.hdel(f"{PREFIX}worker_capacity", worker_id)
+
+    def live_workers(self, stale_seconds: float = HEARTBEAT_STALE_SECONDS) -> list[str]:
+        """Workers that beat within `stale_seconds`; entries a day old are pruned."""
+        now = self.now()
         self.r.zremrangebyscore(f"{PREFIX}workers", 0, now - 24 * 3600)
-        members = self.r.zrangebyscore(f"{PREFIX}workers", now - HEARTBEAT_STALE_SECONDS, "+inf")
+        members = self.r.zrangebyscore(f"{PREFIX}workers", now - stale_seconds, "+inf")
         return [m.decode() for m in members]
+
+    def orphaned_jobs(self, lost_seconds: float) -> list[Job]:
+        """Running jobs whose run let its lease expire, or whose worker has not beaten for `lost_seconds` (or
+        never did, for a job that started that long ago)."""
+        now = self.now()
+        beats = self.worker_heartbeats()
+        orphans = []
+        for raw_id in self.r.smembers(f"{PREFIX}running"):
+            job = self.get(raw_id.decode())
+            if job is None or job.status is not JobStatus.running or job.worker is None:
+                self.r.srem(f"{PREFIX}running", raw_id)  # expired or finished: the index heals itself
+                continue
+            last = beats.get(job.worker.heartbeat, job.started_at or now)
+            if now - last > lost_seconds or not self.r.exists(self._run_lease(job.id)):
+                orphans.append(job)
+        return orphans
+
+    def hold_lease(self, name: str, holder: str, ttl_ms: int) -> bool:
+        """Take the lease `name` if it is free, or renew it if `holder` has it; True while `holder` holds it."""
+        return bool(self.r.eval(_LEASE, 1, f"{PREFIX}lease:{name}", holder, ttl_ms))
+
+    def uptime_seconds(self) -> float:
+        """How long the Redis server has run (a restart means no worker has had the chance to beat yet)."""
+        return float(self.r.info("server")["uptime_in_seconds"])
 
     def ping(self) -> bool:
         return bool(self.r.ping())
@@ -659,9 +801,10 @@ class JobStore:
     # ---- helpers ---------------------------------------------------------------------------------------------
     @staticmethod
     def _dump(job: Job) -> str:
-        # `owner` is excluded from API responses but must be kept in storage.
+        # `owner` and `delivery` are excluded from API responses but must be kept in storage.
         data = job.model_dump(mode="json")
         data["owner"] = job.owner
+        data["delivery"] = job.delivery
         data.pop("queue_position", None)
         return json.dumps(data)
 

@@ -28,12 +28,10 @@ class Stack:
     procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     url: str = ""
     redis_url: str = ""
-    redis_port: int = 0
 
     def start(self, timeout: float = 90.0) -> Stack:
         if not self.redis_url:
-            self.redis_port = self.redis_port or free_port()
-            proc, self.redis_url = start_redis(self.data_dir, port=self.redis_port)
+            proc, self.redis_url = start_redis(self.data_dir)
             self.procs.append(("redis", proc))
         env = self._env()
         for i in range(self.workers):

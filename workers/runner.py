@@ -6,13 +6,20 @@ and hand the outputs to `JobRun.succeed`. Errors are sorted so that the user see
 `time_limit`, `worker_lost` (the job kept killing its worker), or `internal_error` (a short message with an
 error id; the details are in the worker's log); a cancel (`models.progress.Canceled`) leaves the job
 `canceled`.
+
+A run holds the job's lease, renewed by a thread every heartbeat: a duplicate delivery of its message (Redis
+hands unacknowledged messages out again when a worker reconnects) is refused while the lease lives, and the
+reaper requeues the job once it lapses (app/reaper.py). A run also carries its message's delivery number:
+once the job was requeued, this run is superseded, so it stops at its next check and writes nothing more.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -21,7 +28,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from app.logs import new_error_id
 from app.schemas import Job, WorkerInfo
 from app.settings import Settings
-from app.store import JobStore, TransitionError
+from app.store import JobStore, StaleDelivery, TransitionError
 from app.validation import InvalidParams
 from models.progress import Canceled
 
@@ -36,10 +43,12 @@ class JobRun:
 
     def __init__(self, store: JobStore, job: Job, settings: Settings) -> None:
         self.store, self.job, self.settings = store, job, settings
+        self.delivery = job.delivery
         self.started = time.monotonic()
         self.deadline = self.started + settings.job_time_limit_seconds
         self.timed_out = False
         self.canceled = False
+        self.superseded = False
         self._next_poll = 0.0
         self._next_progress = 0.0
 
@@ -47,8 +56,25 @@ class JobRun:
     def id(self) -> str:
         return self.job.id
 
+    def keep_alive(self) -> threading.Event:
+        """Renew this run's lease from a thread until the returned event is set."""
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(self.settings.worker_heartbeat_seconds):
+                try:
+                    if not self.store.renew_run(self.job, self.settings.run_lease_ms):
+                        self.superseded = True
+                        return
+                except Exception:  # Redis away for a moment: the next renewal may reach it
+                    log.warning("could not renew the job's lease", exc_info=True, extra={"job_id": self.id})
+
+        threading.Thread(target=renew, name="run-lease", daemon=True).start()
+        return stop
+
     def should_stop(self) -> bool:
-        """True once the job was canceled or ran past its time limit (polled between iterations)."""
+        """True once the job was canceled, requeued elsewhere, or ran past its time limit (polled between
+        iterations)."""
         now = time.monotonic()
         if now > self.deadline:
             self.timed_out = True
@@ -56,7 +82,9 @@ class JobRun:
         if now >= self._next_poll:
             self._next_poll = now + self.CANCEL_POLL_SECONDS
             self.canceled = self.store.cancel_requested(self.id)
-        return self.canceled
+            current = self.store.get(self.id)
+            self.superseded = self.superseded or current is None or current.delivery != self.delivery
+        return self.canceled or self.superseded
 
     def progress(
         self, fraction: float, message: str, metrics: dict[str, Any] | None = None, force: bool = False
@@ -65,7 +93,8 @@ class JobRun:
         now = time.monotonic()
         if force or now >= self._next_progress:
             self._next_progress = now + self.PROGRESS_EVERY_SECONDS
-            self.store.progress(self.id, fraction, message, metrics, eta_seconds(now - self.started, fraction))
+            eta = eta_seconds(now - self.started, fraction)
+            self.store.progress(self.id, fraction, message, metrics, delivery=self.delivery, eta_seconds=eta)
 
     def preview(self, png: bytes) -> None:
         """Store the latest preview image (`GET /v1/jobs/{id}/preview`)."""
@@ -73,8 +102,10 @@ class JobRun:
 
     def succeed(self, metrics: dict[str, Any], outputs: dict[str, bytes]) -> None:
         try:
-            self.store.succeed(self.id, metrics, outputs)
+            self.store.succeed(self.id, metrics, outputs, delivery=self.delivery)
             log.info("job succeeded", extra={"job_id": self.id})
+        except StaleDelivery:
+            log.warning("job finished here but was requeued meanwhile; result dropped", extra={"job_id": self.id})
         except TransitionError:
             log.info("job finished but was canceled meanwhile", extra={"job_id": self.id})
 
@@ -87,54 +118,79 @@ def eta_seconds(elapsed: float, fraction: float) -> float | None:
 
 
 @contextmanager
-def job_run(store: JobStore, settings: Settings, job_id: str, worker: WorkerInfo) -> Iterator[JobRun | None]:
+def job_run(
+    store: JobStore, settings: Settings, job_id: str, worker: WorkerInfo, delivery: int = 0
+) -> Iterator[JobRun | None]:
     """Start the job (or yield None when it must not run) and turn every way out into a final status."""
     try:
-        job = store.start(job_id, worker)
-    except TransitionError as exc:  # finished already (e.g. canceled while queued), or no such job
+        job = store.start(job_id, worker, delivery, settings.run_lease_ms, is_dead=_dead_sibling(worker))
+    except TransitionError as exc:  # finished already (e.g. canceled while queued), requeued, or no such job
         log.info("job skipped: %s", exc, extra={"job_id": job_id[:64]})
         yield None
         return
     if job.attempts > settings.max_attempts:
         lost = job.attempts - 1
         message = f"the job stopped its worker {lost} times (out of memory or a crash?); gave up"
-        store.fail(job_id, "worker_lost", message)
+        _fail(store, job_id, "worker_lost", message, delivery)
         log.error("job failed after repeated worker loss", extra={"job_id": job_id, "attempt": job.attempts})
         yield None
         return
     where = f"{worker.host}:{worker.pid}"
     log.info("job started", extra={"job_id": job_id, "attempt": job.attempts, "worker": where})
     run = JobRun(store, job, settings)
+    lease = run.keep_alive()
     try:
         yield run
     except Canceled:
         if run.timed_out:
-            _fail(store, job_id, "time_limit", _time_limit_message(settings))
+            _fail(store, job_id, "time_limit", _time_limit_message(settings), delivery)
+        elif run.superseded:
+            log.warning("job stopped here: it was requeued meanwhile", extra={"job_id": job_id})
         else:
             log.info("job canceled", extra={"job_id": job_id})
     except SoftTimeLimitExceeded:
-        _fail(store, job_id, "time_limit", _time_limit_message(settings))
+        _fail(store, job_id, "time_limit", _time_limit_message(settings), delivery)
     except InvalidParams as exc:
         log.warning("job refused: %s", exc, extra={"job_id": job_id})
-        _fail(store, job_id, "invalid_params", f"refused by the worker: {exc}")
+        _fail(store, job_id, "invalid_params", f"refused by the worker: {exc}", delivery)
     except (ValueError, ArithmeticError) as exc:
         # models/ raises ValueError for inputs it cannot use, FloatingPointError for a non-finite loss.
         log.warning("job failed: %s", exc, extra={"job_id": job_id})
-        _fail(store, job_id, "model_error", str(exc))
+        _fail(store, job_id, "model_error", str(exc), delivery)
     except Exception:
         # The details (a traceback, perhaps paths or addresses) go to the log only; the user gets an id
         # that finds them there.
         error_id = new_error_id()
         log.exception("job crashed (error id %s)", error_id, extra={"job_id": job_id})
-        _fail(store, job_id, "internal_error", f"internal error {error_id}; the worker's log has the details")
+        _fail(store, job_id, "internal_error", f"internal error {error_id}; the worker's log has the details", delivery)
+    finally:
+        lease.set()
+
+
+def _dead_sibling(me: WorkerInfo) -> Callable[[WorkerInfo], bool]:
+    """True for a run in another pool process of this same worker that has died (an OOM kill of the pool
+    process): its message comes straight back, and it need not wait for the dead run's lease to lapse."""
+
+    def dead(other: WorkerInfo) -> bool:
+        if other.heartbeat != me.heartbeat or other.host != me.host or other.pid == me.pid:
+            return False
+        try:
+            os.kill(other.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    return dead
 
 
 def _time_limit_message(settings: Settings) -> str:
     return f"the job ran past its time limit of {settings.job_time_limit_seconds} s"
 
 
-def _fail(store: JobStore, job_id: str, code: str, message: str) -> None:
+def _fail(store: JobStore, job_id: str, code: str, message: str, delivery: int) -> None:
     try:
-        store.fail(job_id, code, message)
+        store.fail(job_id, code, message, delivery)
     except TransitionError:
-        pass  # canceled meanwhile: the cancel stands
+        pass  # canceled or requeued meanwhile: that stands

@@ -19,9 +19,9 @@ from workers.runner import job_run
 
 
 @celery.task(name=STYLE_TASK)
-def style_transfer(job_id: str, params: dict[str, Any]) -> None:
+def style_transfer(job_id: str, params: dict[str, Any], delivery: int = 0) -> None:
     """Run one style-transfer job (any mode, or a sweep) and store the PNG."""
-    with job_run(store(), settings, job_id, this_worker()) as run:
+    with job_run(store(), settings, job_id, this_worker(), delivery) as run:
         if run is None:
             return
         names = store().input_names(job_id)
@@ -42,9 +42,9 @@ def style_transfer(job_id: str, params: dict[str, Any]) -> None:
 
 
 @celery.task(name=FORECAST_TASK)
-def wave_forecast(job_id: str, params: dict[str, Any]) -> None:
+def wave_forecast(job_id: str, params: dict[str, Any], delivery: int = 0) -> None:
     """Run one forecast job and store its JSON result and plot."""
-    with job_run(store(), settings, job_id, this_worker()) as run:
+    with job_run(store(), settings, job_id, this_worker(), delivery) as run:
         if run is None:
             return
         request = validate_forecast_request(params, settings)

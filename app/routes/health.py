@@ -24,11 +24,11 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-def readyz(store: StoreDep) -> JSONResponse:
+def readyz(store: StoreDep, settings: SettingsDep) -> JSONResponse:
     """Readiness: Redis answers and at least one worker has a recent heartbeat."""
     try:
         store.ping()
-        workers = store.live_workers()
+        workers = store.live_workers(settings.worker_lost_seconds)
     except redis.RedisError as exc:  # /readyz answers any caller: the details (addresses) go to the log only
         error_id = new_error_id()
         log.error("readiness: the job store failed (error id %s): %s", error_id, exc)

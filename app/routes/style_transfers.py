@@ -8,7 +8,6 @@ from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile
 
 from app.deps import CallerDep, CeleryDep, SettingsDep, StoreDep
 from app.images import ImageRejected, check_image
-from app.queue import STYLE_TASK
 from app.routes.submit import WEBHOOK_FIELDS, submit_job
 from app.schemas import Init, Job, JobKind, Mode, StyleTransferParams
 from app.settings import Settings
@@ -51,7 +50,6 @@ def create_style_transfer(
         settings=settings,
         response=response,
         kind=JobKind.style_transfer,
-        task=STYLE_TASK,
         params=params.model_dump(mode="json", exclude=WEBHOOK_FIELDS),
         owner=owner,
         inputs=inputs,

@@ -8,7 +8,7 @@ from typing import Any
 from celery import Celery
 from fastapi import HTTPException, Response
 
-from app.queue import TASK_QUEUES
+from app.queue import send_job
 from app.schemas import Job, JobKind, WebhookFields
 from app.settings import Settings
 from app.store import JobStore, QueueFull
@@ -54,7 +54,6 @@ def submit_job(
     settings: Settings,
     response: Response,
     kind: JobKind,
-    task: str,
     params: dict[str, Any],
     owner: str,
     inputs: dict[str, bytes] | None = None,
@@ -70,7 +69,7 @@ def submit_job(
     except QueueFull as exc:
         raise HTTPException(429, f"{exc}; retry later", headers={"Retry-After": "10"}) from exc
     try:
-        celery.send_task(task, args=[job.id, params], queue=TASK_QUEUES[task])
+        send_job(celery, job)
     except Exception as exc:  # broker unreachable after the record was written: don't leave it queued forever
         log.exception("enqueue failed", extra={"job_id": job.id})
         store.fail(job.id, "enqueue_failed", "the job could not be queued; submit it again")

@@ -10,7 +10,6 @@ from starlette.concurrency import run_in_threadpool
 
 from app.csv_body import openapi_body
 from app.deps import CallerDep, CeleryDep, SettingsDep, StoreDep
-from app.queue import FORECAST_TASK
 from app.routes.submit import WEBHOOK_FIELDS, submit_job
 from app.schemas import Job, JobKind, WaveForecastRequest
 
@@ -52,7 +51,6 @@ async def create_wave_forecast(
         settings=settings,
         response=response,
         kind=JobKind.wave_forecast,
-        task=FORECAST_TASK,
         params=body.model_dump(mode="json", exclude_none=True, exclude=WEBHOOK_FIELDS),
         owner=owner,
         webhook=body,

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
-from app.embedded import free_port, shutdown, start_redis
+from app.embedded import die_with_parent, free_port, redis_server_binary, shutdown, start_redis
 from app.pipelined import PipelinedRedis, pack
 
 pytest.importorskip("hiredis", reason="the pipelined client needs hiredis (redis[hiredis], a dependency)")
@@ -17,7 +19,24 @@ pytest.importorskip("hiredis", reason="the pipelined client needs hiredis (redis
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    proc, url = start_redis(Path(tmp_path_factory.mktemp("redis")))
+    """A plain TCP redis-server (an external Redis, as compose uses): the password test needs CONFIG, which
+    the embedded Redis's ACL denies; the embedded one's Unix socket has its own test below."""
+    port = free_port()
+    argv = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    proc = subprocess.Popen(argv, cwd=tmp_path_factory.mktemp("redis"), stdout=subprocess.DEVNULL,
+                            start_new_session=True, preexec_fn=die_with_parent)  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    client.close()
     yield url
     shutdown([("redis", proc)])
 
@@ -108,6 +127,24 @@ def test_a_refused_connection_is_a_connection_error() -> None:
                 await client.execute("GET", "k")
 
     asyncio.run(main())
+
+
+def test_the_embedded_redis_unix_socket(tmp_path: Path) -> None:
+    proc, url = start_redis(tmp_path)
+    try:
+        assert url.startswith("unix://")
+        redis.Redis.from_url(url).set("k", "over the socket")
+
+        async def main() -> None:
+            client = client_for(url)
+            assert await client.execute("GET", "k") == b"over the socket"
+            with pytest.raises(redis.ResponseError, match="no permissions"):  # the ACL holds here too
+                await client.execute("CONFIG", "GET", "dir")
+            await client.close()
+
+        asyncio.run(main())
+    finally:
+        shutdown([("redis", proc)])
 
 
 def test_password_and_database_from_the_url(r: redis.Redis, redis_url: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,7 +63,8 @@ def test_queue_positions_follow_creation_order(store: JobStore) -> None:
 
 def test_redelivery_counts_attempts(store: JobStore) -> None:
     job = store.create(JobKind.wave_forecast, {}, "a")
-    store.start(job.id, ME)
+    store.start(job.id, ME, lease_ms=1)
+    time.sleep(0.01)  # its process died: the run's lease lapsed, so the message may run again
     again = store.start(job.id, WorkerInfo(host="other", pid=2))
     assert again.attempts == 2 and again.worker.host == "other"  # type: ignore[union-attr]
 
@@ -127,9 +129,10 @@ def test_an_owner_move_that_races_another_write_keeps_both(store: JobStore, redi
 
 
 def test_heartbeats_and_stats(store: JobStore) -> None:
-    store.heartbeat(ME)
-    assert store.live_workers() == ["test:1"]
-    store.forget_worker(ME)
+    store.heartbeat("test:1:abc")
+    assert store.live_workers() == ["test:1:abc"]
+    assert store.live_workers(stale_seconds=0) == []
+    store.forget_worker("test:1:abc")
     assert store.live_workers() == []
     job = store.create(JobKind.wave_forecast, {}, "a")
     store.start(job.id, ME)
@@ -141,13 +144,13 @@ def test_heartbeats_and_stats(store: JobStore) -> None:
 
 def test_live_workers_publish_the_largest_size_they_can_plan(store: JobStore) -> None:
     assert store.largest_plannable_size() is None  # nobody has said: nothing to refuse on
-    store.heartbeat(ME, {"memory_mb": 3000, "max_size": 2048, "max_size_dream": 1024})
-    store.heartbeat(WorkerInfo(host="big", pid=2), {"memory_mb": 16000, "max_size": 4096, "max_size_dream": 2400})
-    store.heartbeat(WorkerInfo(host="old", pid=3))  # a worker that publishes nothing does not count
+    store.heartbeat("test:1", {"memory_mb": 3000, "max_size": 2048, "max_size_dream": 1024})
+    store.heartbeat("big:2", {"memory_mb": 16000, "max_size": 4096, "max_size_dream": 2400})
+    store.heartbeat("old:3")  # a worker that publishes nothing does not count
     assert store.largest_plannable_size() == 4096 and store.largest_plannable_size(dream=True) == 2400
     store.r.zadd("sw:workers", {"big:2": 1.0})  # its heartbeat went stale: only the live ones count
     assert store.largest_plannable_size() == 2048
-    store.forget_worker(ME)
+    store.forget_worker("test:1")
     assert store.largest_plannable_size() is None and not store.r.hexists("sw:worker_capacity", "test:1")
 
 
@@ -214,7 +217,7 @@ def test_inputs_are_deleted_when_the_job_finishes(store: JobStore, finish: str) 
 def test_a_redelivered_running_job_keeps_its_inputs(store: JobStore) -> None:
     job = store.create(JobKind.style_transfer, {}, "a", {"content": b"c"})
     store.start(job.id, ME)
-    store.start(job.id, ME)
+    store.start(job.id, ME, is_dead=lambda w: True)  # its first run died: delivered again
     assert store.input(job.id, "content") == b"c"
 
 
@@ -297,10 +300,11 @@ def test_webhook_events_start_progress_coalesced_and_completed(redis_url: str) -
     hooked = store.create(JobKind.style_transfer, {}, "alice", webhook={"webhook": "https://example.com/h"})
     plain = store.create(JobKind.style_transfer, {}, "alice")
     for job_id in (hooked.id, plain.id):
-        store.start(job_id, ME)
+        store.start(job_id, ME, lease_ms=1)
         for i in range(5):
             store.progress(job_id, i / 10, "p")  # within a second: one progress event
-        store.start(job_id, ME)  # a redelivery is not a second start
+        time.sleep(0.01)
+        store.start(job_id, ME)  # a redelivery after a lost run is not a second start
         store.succeed(job_id, {}, {})
     assert sent == ["start", "progress", "completed"]
     only_completed = {"webhook": "https://example.com/h", "webhook_events_filter": ["completed"]}

@@ -130,7 +130,8 @@ def test_redis_down_is_a_503_and_polls_recover(tmp_path: Path) -> None:
             stack.kill("redis")
             r = c.get(f"/v1/jobs/{job_id}", headers=KEY_A)
             assert r.status_code == 503 and "Redis" in r.json()["detail"] and r.headers["retry-after"] == "5"
-            proc, _ = start_redis(stack.data_dir, port=stack.redis_port)  # the same data (AOF) comes back
+            proc, url = start_redis(stack.data_dir)  # the same data (AOF) and socket come back
+            assert url == stack.redis_url
             stack.procs.insert(0, ("redis", proc))
             deadline = time.monotonic() + 30
             while (r := c.get(f"/v1/jobs/{job_id}", headers=KEY_A)).status_code != 200:

@@ -127,7 +127,7 @@ def test_redis_down_answers_503_then_recovers(limited: Stack) -> None:
         assert c.post("/v1/wave-forecasts", json={"waves": [{"offset": 1}], "horizon": 2}).status_code == 503
         assert c.get("/readyz").status_code == 503
         assert c.get("/healthz").status_code == 200
-        proc, _ = start_redis(limited.data_dir, port=limited.redis_port)
+        proc, _ = start_redis(limited.data_dir)
         limited.procs.insert(0, ("redis", proc))
         deadline = time.monotonic() + 60
         while c.get("/readyz").status_code != 200:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
 import time
 
 import pytest
@@ -31,6 +32,13 @@ PNG_16 = _png((16, 16))
 
 def settings(**overrides: object) -> Settings:
     return Settings(**{"job_time_limit_seconds": 60, "max_attempts": 3, **overrides})  # type: ignore[arg-type]
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (a pool process killed mid-job)."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
 
 
 def new_job(store: JobStore) -> str:
@@ -157,8 +165,8 @@ def test_a_result_that_arrives_after_a_cancel_is_dropped(store: JobStore) -> Non
 
 def test_a_job_that_keeps_killing_its_worker_fails_as_worker_lost(store: JobStore) -> None:
     job_id = new_job(store)
-    for _ in range(3):  # three deliveries whose workers died mid-job: each start counted an attempt
-        store.start(job_id, WORKER)
+    for _ in range(3):  # three pool processes of this worker died mid-job: each start counted an attempt
+        store.start(job_id, WorkerInfo(host=WORKER.host, pid=dead_pid()), is_dead=lambda w: True)
     with job_run(store, settings(max_attempts=3), job_id, WORKER) as run:
         assert run is None  # the fourth delivery must not run the job again
     job = finished(store, job_id)
