@@ -47,13 +47,20 @@ if [ "$rebuild" = 1 ] || ! docker image inspect "$debian_tag" >/dev/null 2>&1; t
   if [ "$(id -u)" != 0 ]; then echo "airgap-base: debootstrap needs root" >&2; exit 1; fi
   if ! command -v debootstrap >/dev/null 2>&1; then
     say "installing debootstrap"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+    apt-get -o Acquire::Retries=5 update -qq \
+      && DEBIAN_FRONTEND=noninteractive apt-get -o Acquire::Retries=5 install -y -qq debootstrap >/dev/null
   fi
   rootfs="$(mktemp -d /var/tmp/stylewave-rootfs.XXXXXX)"
   trap 'rm -rf "$rootfs"' EXIT
   say "debootstrap bookworm (minbase) from $mirror"
-  debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$rootfs.log" 2>&1 \
-    || { tail -20 "$rootfs.log" >&2; exit 1; }
+  # Three tries: a mirror hiccup mid-download is the usual failure, and debootstrap does not retry.
+  for try in 1 2 3; do
+    if debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$rootfs.log" 2>&1; then break; fi
+    tail -20 "$rootfs.log" >&2
+    if [ "$try" = 3 ]; then say "debootstrap failed 3 times (its log ends above)"; exit 1; fi
+    say "debootstrap failed (try $try of 3); again in 20 s"
+    rm -rf "$rootfs" && mkdir "$rootfs" && sleep 20
+  done
   rm -f "$rootfs.log"
   # What debian:bookworm-slim does: no docs, man pages or translations from later installs, no
   # recommends, an empty apt cache, and the security suite next to the release.
@@ -69,6 +76,7 @@ EOF
 APT::Install-Recommends "false";
 APT::Install-Suggests "false";
 Acquire::Languages "none";
+Acquire::Retries "5";
 EOF
   # As Debian's own Docker images: packages must not try to start services inside a container.
   printf '#!/bin/sh\nexit 101\n' >"$rootfs/usr/sbin/policy-rc.d"

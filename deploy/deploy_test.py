@@ -27,6 +27,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -131,8 +132,9 @@ class Engine:
                 raise RuntimeError(f"missing {' '.join(missing)}; install them (Debian: apt-get install ...)")
             log(f"installing {' '.join(missing)}")
             env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-            run(["apt-get", "update", "-qq"], env=env)
-            run(["apt-get", "install", "-y", "-qq", *missing], env=env, capture=True)
+            retries = ["-o", "Acquire::Retries=5"]  # a mirror hiccup is retried, not a failed CI run
+            run(["apt-get", *retries, "update", "-qq"], env=env)
+            run(["apt-get", *retries, "install", "-y", "-qq", *missing], env=env, capture=True)
         if self.answers():
             return
         log_path = Path(os.environ.get("TMPDIR", "/tmp")) / "stylewave-dockerd.log"
@@ -448,8 +450,15 @@ def remove_built_images(dangling_before: set[str]) -> None:
     run(["docker", "rmi", "-f", IMAGE, *leftovers], capture=True, check=False)
 
 
+def _terminated(signum: int, _frame: object) -> None:
+    """SIGTERM or SIGHUP (a CI timeout, a closed terminal): unwind, so that `finally` still takes the stack down."""
+    raise SystemExit(f"deploy-test stopped by signal {signum}")
+
+
 def main() -> int:
     started = time.monotonic()
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _terminated)
     engine = Engine()
     why = engine.impossible()
     if why is not None:

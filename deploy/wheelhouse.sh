@@ -24,7 +24,9 @@ trap 'rm -f "$requirements"' EXIT
   >"$requirements"
 echo "setuptools>=77" >>"$requirements"   # the build backend of `pip wheel .` in the image
 
-"$python" -m pip download --quiet --disable-pip-version-check --dest "$dest" --only-binary=:all: \
+# pip retries each request (--retries) and gives up on a stalled one (--timeout, seconds).
+retry=(--retries 10 --timeout 60)
+"$python" -m pip download --quiet --disable-pip-version-check "${retry[@]}" --dest "$dest" --only-binary=:all: \
   --implementation cp --python-version 3.11 --abi cp311 --abi abi3 --abi none "${platforms[@]}" \
   -r "$requirements"
 if docker image inspect "$image" >/dev/null 2>&1; then
@@ -36,7 +38,7 @@ if docker image inspect "$image" >/dev/null 2>&1; then
   fi
   docker run --rm --network host --user "$(id -u):$(id -g)" -e HOME=/tmp "${certs[@]}" \
     -v "$PWD/$dest:/wheelhouse" "$image" \
-    pip download --quiet --disable-pip-version-check --dest /wheelhouse --find-links /wheelhouse \
+    pip download --quiet --disable-pip-version-check "${retry[@]}" --dest /wheelhouse --find-links /wheelhouse \
       --only-binary=:all: -r /wheelhouse/.requirements.txt
   rm -f "$dest/.requirements.txt"
 else
