@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, replace
 
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
@@ -228,11 +229,16 @@ def _render(x: torch.Tensor) -> Image.Image:
 
 
 def _anchor(reference: torch.Tensor | None, size: tuple[int, int]) -> tuple[torch.Tensor, int] | None:
-    """For a scale above the reference: the reference result upsampled to `size`, and the pooling factor."""
+    """For a scale above the reference: the reference result spread over `size`, and the pooling factor.
+
+    Nearest-neighbour spreading, so that where `size` is k times the reference's the k x k means the anchor
+    holds are the reference's own pixels; a bicubic upsampling's means are a blurred reference, and holding a
+    print to blur raised its style_rel at 512 px (benchmarks/README.md, "Figures so far").
+    """
     if reference is None or max(size) <= REFERENCE:
         return None
     factor = pool_factor(max(size), max(reference.shape[-2:]))
-    return imaging.resize(reference, size).clamp(0, 1), factor
+    return F.interpolate(reference, size=(size[1], size[0]), mode="nearest-exact"), factor
 
 
 def _describe(scales: list[Scale]) -> str:
