@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import httpx
 
-from app.embedded import free_port, shutdown, start_redis
+from app.embedded import die_with_parent, free_port, shutdown, start_redis
 from app.queue import webhook_worker_argv
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,6 +63,7 @@ class Stack:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_dies_with_this_process(),
         )
         self.procs.append((name, proc))
         return proc
@@ -75,8 +78,9 @@ class Stack:
         log = open(self.data_dir / "webhooks.log", "ab")  # noqa: SIM115 - closed with the process
         argv = webhook_worker_argv(sys.executable, name=f"webhooks-{os.getpid()}-{len(self.procs)}@%h")
         proc = subprocess.Popen(
-            argv, env=self._env(), cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+            argv, env=self._env(), cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_dies_with_this_process(),
+        )  # fmt: skip
         self.procs.append(("webhooks", proc))
         return proc
 
@@ -105,6 +109,11 @@ class Stack:
             else:
                 keep.append((name, proc))
         self.procs = keep
+
+
+def _dies_with_this_process() -> Callable[[], None]:
+    """A `preexec_fn`: the child gets SIGKILL when this process dies, so a killed pytest leaves none behind."""
+    return partial(die_with_parent, signal.SIGKILL, os.getpid())
 
 
 def poll_ok(url: str, timeout: float, alive: Callable[[], bool] = lambda: True) -> bool:
