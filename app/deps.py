@@ -12,9 +12,10 @@ from typing import Annotated
 from celery import Celery
 from fastapi import Depends, HTTPException, Request
 
+from app.keyspace import is_job_id
 from app.owners import Owners
 from app.settings import Settings
-from app.store import JobStore, is_job_id
+from app.store import JobStore
 
 
 async def get_settings_dep(request: Request) -> Settings:

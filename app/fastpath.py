@@ -25,6 +25,7 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from app.deps import UNAUTHORIZED, owner_of
+from app.keyspace import job_key, queue_key_of, queue_position
 from app.logs import new_error_id
 from app.pipelined import PipelinedRedis
 from app.schemas import Job, JobStatus
@@ -114,7 +115,7 @@ class PollFastPath:
 
     async def _read(self, job_id: str, owner: str) -> bytes | None:
         """The record's public JSON, as `JobStore.aget` + `model_dump_json`; None: unknown, or another's."""
-        raw = await self._execute("GET", JobStore._key(job_id))
+        raw = await self._execute("GET", job_key(job_id))
         if raw is None:
             return None
         job, body = self.views.get(job_id, raw)
@@ -122,8 +123,8 @@ class PollFastPath:
             return None
         if job.status is not JobStatus.queued:
             return body
-        rank = await self._execute("ZRANK", JobStore._queue_key(job), job.id)
-        position = JobStore._position(rank)
+        rank = await self._execute("ZRANK", queue_key_of(job), job.id)
+        position = queue_position(rank)
         return job.model_copy(update={"queue_position": position}).model_dump_json().encode()
 
     async def _execute(self, *args: str) -> Any:

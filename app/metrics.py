@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from app.store import DURATION_BUCKETS, JobStore
+from app.stats import DURATION_BUCKETS, read_stats
+from app.store import JobStore
 
 
 class StoreCollector(Collector):
@@ -17,7 +18,7 @@ class StoreCollector(Collector):
         self.store = store
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
-        jobs, durations = self.store.stats()
+        jobs, durations = read_stats(self.store.r)
         counter = CounterMetricFamily(
             "stylewave_jobs", "Jobs that entered each status, by kind", labels=["kind", "status"]
         )
@@ -45,7 +46,7 @@ class StoreCollector(Collector):
             "Seconds since each worker's last heartbeat",
             labels=["worker"],
         )
-        now = self.store.now()
-        for worker, stamp in self.store.worker_heartbeats().items():
+        now = self.store.workers.now()
+        for worker, stamp in self.store.workers.heartbeats().items():
             beats.add_metric([worker], max(0.0, now - stamp))
         yield beats

@@ -27,9 +27,10 @@ from collections.abc import Callable
 
 import redis
 
+from app.errors import TransitionError
 from app.schemas import Job, JobStatus
 from app.settings import Settings
-from app.store import JobStore, TransitionError
+from app.store import JobStore
 
 log = logging.getLogger("stylewave.reaper")
 
@@ -58,7 +59,7 @@ class Reaper:
 
     def tick(self) -> list[Job]:
         """One pass: take or renew the lease, then requeue or fail the running jobs of lost workers."""
-        if not self.store.hold_lease("reaper", self.me, self.lease_ms):
+        if not self.store.workers.hold_lease("reaper", self.me, self.lease_ms):
             return []
         if not self._can_judge():
             return []
@@ -68,7 +69,7 @@ class Reaper:
         """Heartbeats are evidence only once Redis and this process have been up for a full staleness window:
         just after a Redis restart or outage, no worker has had the chance to beat yet."""
         window = self.settings.worker_lost_seconds
-        return time.monotonic() - self._last_error >= window and self.store.uptime_seconds() >= window
+        return time.monotonic() - self._last_error >= window and self.store.workers.uptime_seconds() >= window
 
     def _reap(self, job: Job) -> Job | None:
         assert job.worker is not None and job.status is JobStatus.running

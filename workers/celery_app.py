@@ -62,12 +62,12 @@ def this_worker() -> WorkerInfo:
 def _beat_forever(stop: threading.Event, capacity: dict[str, int]) -> None:
     while not stop.is_set():
         try:
-            store().heartbeat(WORKER_ID, capacity)
+            store().workers.heartbeat(WORKER_ID, capacity)
         except Exception:  # Redis down for a moment: keep beating when it is back
             log.warning("heartbeat failed", exc_info=True)
         stop.wait(settings.worker_heartbeat_seconds)
     try:
-        store().forget_worker(WORKER_ID)
+        store().workers.forget(WORKER_ID)
     except Exception:
         pass
 

@@ -28,7 +28,7 @@ def readyz(store: StoreDep, settings: SettingsDep) -> JSONResponse:
     """Readiness: Redis answers and at least one worker has a recent heartbeat."""
     try:
         store.ping()
-        workers = store.live_workers(settings.worker_lost_seconds)
+        workers = store.workers.live(settings.worker_lost_seconds)
     except redis.RedisError as exc:  # /readyz answers any caller: the details (addresses) go to the log only
         error_id = new_error_id()
         log.error("readiness: the job store failed (error id %s): %s", error_id, exc)

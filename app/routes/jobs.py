@@ -9,8 +9,10 @@ from fastapi import APIRouter, Header, HTTPException, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.deps import CallerDep, JobIdDep, StoreDep
+from app.errors import TransitionError
+from app.events import valid_event_id
 from app.schemas import Job, JobKind, JobList, JobStatus
-from app.store import JobStore, TransitionError, valid_event_id
+from app.store import JobStore
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -69,7 +71,7 @@ async def job_events(
 
 
 async def _sse(store: JobStore, job_id: str, last_id: str | None, owner: str) -> AsyncIterator[ServerSentEvent]:
-    async for event in store.follow(job_id, last_id, owner=owner):
+    async for event in store.events.follow(job_id, last_id, owner=owner):
         yield ServerSentEvent(data=event.data, event=event.event, id=event.id)
 
 

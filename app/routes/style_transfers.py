@@ -76,7 +76,7 @@ def _read_images(
 def _check_plannable(params: StyleTransferParams, store: JobStore) -> None:
     """422 on `size` when no live worker could plan the job within its memory (each publishes its largest size
     with its heartbeat; with no worker alive, nothing is known yet and the job waits in the queue)."""
-    limit = store.largest_plannable_size(dream=params.mode is Mode.dream)
+    limit = store.workers.largest_plannable_size(dream=params.mode is Mode.dream)
     if limit is not None and params.size > limit:
         what = "a dream" if params.mode is Mode.dream else "a job"
         raise _field_error(

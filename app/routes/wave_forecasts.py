@@ -56,7 +56,7 @@ async def create_wave_forecast(
         webhook=body,
     )
     wait = prefer_wait(prefer)
-    finished = await store.wait_finished(job.id, wait) if wait else None
+    finished = await store.events.wait_finished(job.id, wait) if wait else None
     if finished is not None:
         response.status_code = 200
         response.headers["Preference-Applied"] = "wait"

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from app.embedded import shutdown, start_redis
+from app.errors import AlreadyRunning, StaleDelivery, TransitionError
 from app.reaper import Reaper
 from app.schemas import Job, JobKind, JobStatus, WorkerInfo
 from app.settings import Settings
-from app.store import AlreadyRunning, JobStore, StaleDelivery, TransitionError
+from app.store import JobStore
 
 LOST = WorkerInfo(host="gone", pid=7, heartbeat="gone:1:aa")
 OTHER = WorkerInfo(host="here", pid=8, heartbeat="here:1:bb")
@@ -51,7 +52,7 @@ def reaper(store: JobStore, max_attempts: int = 3, window: float = WINDOW) -> tu
 
 def running_on_lost_worker(store: JobStore) -> Job:
     job = store.create(JobKind.style_transfer, {"size": 64}, "alice")
-    store.heartbeat(LOST.heartbeat)
+    store.workers.heartbeat(LOST.heartbeat)
     store.start(job.id, LOST)
     time.sleep(WINDOW + 0.1)  # its worker falls silent
     return job
@@ -69,7 +70,7 @@ def test_a_lost_workers_job_is_requeued_once_and_the_old_delivery_refused(store:
 
     with pytest.raises(StaleDelivery):  # the broker's late redelivery of the first message
         store.start(job.id, OTHER, delivery=0)
-    store.heartbeat(OTHER.heartbeat)
+    store.workers.heartbeat(OTHER.heartbeat)
     again = store.start(job.id, OTHER, delivery=1)
     assert again.status is JobStatus.running and again.attempts == 2
 
@@ -97,14 +98,14 @@ def test_a_job_that_keeps_losing_its_worker_fails(store: JobStore) -> None:
 
 def test_a_duplicate_of_a_live_run_is_refused_and_a_lapsed_run_requeued(store: JobStore) -> None:
     job = store.create(JobKind.wave_forecast, {}, "alice")
-    store.heartbeat(OTHER.heartbeat)
+    store.workers.heartbeat(OTHER.heartbeat)
     run = store.start(job.id, OTHER, lease_ms=400)
     with pytest.raises(AlreadyRunning):  # the same message again, as Redis hands it out after a reconnect
         store.start(job.id, LOST, delivery=0)
     r, sent = reaper(store)
     assert store.renew_run(run, 400) and r.tick() == []
     time.sleep(0.5)  # the run's process died, its worker beats on: the lease lapses
-    store.heartbeat(OTHER.heartbeat)
+    store.workers.heartbeat(OTHER.heartbeat)
     assert [j.id for j in r.tick()] == [job.id] and [j.delivery for j in sent] == [1]
     again = store.start(job.id, LOST, delivery=1)
     assert again.attempts == 2 and again.worker == LOST
@@ -125,7 +126,7 @@ def test_live_workers_and_fresh_jobs_are_left_alone(store: JobStore) -> None:
     r, sent = reaper(store, window=3.0)  # a window a busy machine's scheduling cannot overrun
     assert r.tick() == []
     for _ in range(4):
-        store.heartbeat(OTHER.heartbeat)
+        store.workers.heartbeat(OTHER.heartbeat)
         time.sleep(0.5)
         assert r.tick() == []
     assert store.get(job.id).status is JobStatus.running and not sent  # type: ignore[union-attr]
@@ -134,12 +135,12 @@ def test_live_workers_and_fresh_jobs_are_left_alone(store: JobStore) -> None:
 def test_one_process_holds_the_lease(store: JobStore) -> None:
     first, _ = reaper(store)
     second, _ = reaper(store)
-    assert store.hold_lease("reaper", first.me, 300)
-    assert not store.hold_lease("reaper", second.me, 300)
-    assert store.hold_lease("reaper", first.me, 300)  # renewed by its holder
+    assert store.workers.hold_lease("reaper", first.me, 300)
+    assert not store.workers.hold_lease("reaper", second.me, 300)
+    assert store.workers.hold_lease("reaper", first.me, 300)  # renewed by its holder
     time.sleep(0.4)  # the holder stops renewing (lost with its machine): another takes over
-    assert store.hold_lease("reaper", second.me, 300)
-    assert not store.hold_lease("reaper", first.me, 300)
+    assert store.workers.hold_lease("reaper", second.me, 300)
+    assert not store.workers.hold_lease("reaper", first.me, 300)
 
 
 def test_no_judgement_right_after_a_redis_start(tmp_path: Path) -> None:
@@ -148,7 +149,7 @@ def test_no_judgement_right_after_a_redis_start(tmp_path: Path) -> None:
         store = JobStore.from_url(url, ttl_seconds=60)
         job = store.create(JobKind.style_transfer, {}, "alice")
         store.start(job.id, LOST)
-        store.r.zadd("sw:workers", {LOST.heartbeat: store.now() - 120})  # its last beat, two minutes ago
+        store.r.zadd("sw:workers", {LOST.heartbeat: store.workers.now() - 120})  # its last beat, two minutes ago
         assert [j.id for j in store.orphaned_jobs(60)] == [job.id]
         settings = Settings(worker_lost_seconds=60, reaper_interval_seconds=0.1)
         # Redis has run for less than a window: no worker has had the chance to beat since it started.

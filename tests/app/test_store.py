@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import app.store
 from app.embedded import shutdown, start_redis
+from app.errors import QueueFull, TransitionError, UnknownJob
+from app.keyspace import dump_record
 from app.schemas import Job, JobKind, JobStatus, WorkerInfo
-from app.store import JobEvent, JobStore, QueueFull, TransitionError, UnknownJob
+from app.store import JobStore
 
 ME = WorkerInfo(host="test", pid=1)
 
@@ -110,7 +111,9 @@ def test_an_owner_id_migration_moves_records_index_and_queued_share(store: JobSt
     assert store.migrate_owner("old", "new") == 0  # done once
 
 
-def test_an_owner_move_that_races_another_write_keeps_both(store: JobStore, redis_url: str) -> None:
+def test_an_owner_move_that_races_another_write_keeps_both(
+    store: JobStore, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     job_id = store.create(JobKind.style_transfer, {}, "old").id
     store.start(job_id, ME)
     worker = JobStore.from_url(redis_url, ttl_seconds=60)  # another process's connection
@@ -120,38 +123,12 @@ def test_an_owner_move_that_races_another_write_keeps_both(store: JobStore, redi
         if not raced:  # between the migration's read and its write, the worker records progress
             raced.append(True)
             worker.progress(job_id, 0.5, "half")
-        return JobStore._dump(job)
+        return dump_record(job)
 
-    store._dump = dump_after_a_rival_write  # type: ignore[method-assign]
+    monkeypatch.setattr(app.store, "dump_record", dump_after_a_rival_write)
     store.migrate_owner("old", "new")
     job = worker.get(job_id, owner="new")
     assert raced and job is not None and (job.progress, job.message) == (0.5, "half")
-
-
-def test_heartbeats_and_stats(store: JobStore) -> None:
-    store.heartbeat("test:1:abc")
-    assert store.live_workers() == ["test:1:abc"]
-    assert store.live_workers(stale_seconds=0) == []
-    store.forget_worker("test:1:abc")
-    assert store.live_workers() == []
-    job = store.create(JobKind.wave_forecast, {}, "a")
-    store.start(job.id, ME)
-    store.fail(job.id, "model_error", "bad")
-    jobs, durations = store.stats()
-    assert jobs["wave_forecast:queued"] == 1 and jobs["wave_forecast:failed"] == 1
-    assert durations["wave_forecast"]["+Inf"] == 1
-
-
-def test_live_workers_publish_the_largest_size_they_can_plan(store: JobStore) -> None:
-    assert store.largest_plannable_size() is None  # nobody has said: nothing to refuse on
-    store.heartbeat("test:1", {"memory_mb": 3000, "max_size": 2048, "max_size_dream": 1024})
-    store.heartbeat("big:2", {"memory_mb": 16000, "max_size": 4096, "max_size_dream": 2400})
-    store.heartbeat("old:3")  # a worker that publishes nothing does not count
-    assert store.largest_plannable_size() == 4096 and store.largest_plannable_size(dream=True) == 2400
-    store.r.zadd("sw:workers", {"big:2": 1.0})  # its heartbeat went stale: only the live ones count
-    assert store.largest_plannable_size() == 2048
-    store.forget_worker("test:1")
-    assert store.largest_plannable_size() is None and not store.r.hexists("sw:worker_capacity", "test:1")
 
 
 def test_progress_carries_the_time_left_until_the_job_finishes(store: JobStore) -> None:
@@ -163,16 +140,6 @@ def test_progress_carries_the_time_left_until_the_job_finishes(store: JobStore) 
     assert store.get(job.id).eta_seconds is None  # type: ignore[union-attr]
     store.progress(job.id, 0.75, "step 3/4", eta_seconds=5.0)
     assert store.succeed(job.id, {}, {}).eta_seconds is None
-
-
-def test_model_cache_mapping_is_per_owner(store: JobStore) -> None:
-    cache = store.model_cache("alice")
-    cache["k"] = b"weights"
-    assert cache["k"] == b"weights" and "k" in cache and list(cache) == ["k"]
-    assert "k" not in store.model_cache("bob") and list(store.model_cache("bob")) == []
-    del cache["k"]
-    with pytest.raises(KeyError):
-        cache["k"]
 
 
 def test_the_queue_and_each_owners_share_of_it_are_enforced_at_creation(store: JobStore) -> None:
@@ -241,57 +208,6 @@ def test_expired_records_leave_the_owner_index(store: JobStore) -> None:
     store.r.delete(f"sw:job:{job.id}")  # what the TTL does
     assert store.list_for("carol") == []
     assert store.r.zcard("sw:owner:carol") == 0
-
-
-def _collect(store: JobStore, job_id: str, last_id: str | None = None, n: int | None = None) -> list[JobEvent]:
-    """The events `follow` yields (the first `n`), on a loop of their own."""
-
-    async def collect() -> list[JobEvent]:
-        out: list[JobEvent] = []
-        try:
-            async for event in store.follow(job_id, last_id):
-                out.append(event)
-                if len(out) == n:
-                    break
-        finally:  # the asyncio connections belong to this loop: drop them with it
-            await store.ar.connection_pool.disconnect()
-            await store.ablock.connection_pool.disconnect()
-        return out
-
-    return asyncio.run(collect())
-
-
-def test_every_change_is_an_event_and_the_stream_expires_with_the_job(store: JobStore) -> None:
-    job = store.create(JobKind.style_transfer, {}, "alice")
-    store.start(job.id, ME)
-    store.progress(job.id, 0.5, "half")
-    store.put_blob(job.id, "preview", b"png")
-    store.succeed(job.id, {}, {"result": b"png"})
-    events = _collect(store, job.id, "0")
-    assert [e.event for e in events] == ["status", "status", "progress", "preview", "status", "done"]
-    assert [json.loads(e.data).get("status") for e in events if e.event == "status"] == [
-        "queued",
-        "running",
-        "succeeded",
-    ]
-    assert json.loads(events[2].data) == {"progress": 0.5, "message": "half"}
-    assert 0 < store.r.ttl(f"sw:job:{job.id}:events") <= 60
-    # Without an id: the current record, as `done` for a finished job, and nothing else.
-    assert [e.event for e in _collect(store, job.id)] == ["done"]
-    # After the last id: nothing more.
-    assert _collect(store, job.id, events[-1].id) == []
-
-
-def test_a_resume_from_a_trimmed_id_starts_again_from_the_record(store: JobStore) -> None:
-    job = store.create(JobKind.style_transfer, {}, "alice")
-    store.start(job.id, ME)
-    first = _collect(store, job.id, n=1)[0]
-    store.r.xtrim(f"sw:job:{job.id}:events", maxlen=0)  # as the cap would after many events
-    store.progress(job.id, 0.2, "a")
-    store.cancel(job.id)
-    events = _collect(store, job.id, first.id)
-    # The events after `first` that were trimmed cannot be replayed: the current record comes instead.
-    assert [e.event for e in events] == ["done"] and json.loads(events[0].data)["status"] == "canceled"
 
 
 def test_webhook_events_start_progress_coalesced_and_completed(redis_url: str) -> None:

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from app.embedded import start_redis
+from app.keyspace import job_key
 from app.schemas import WebhookDelivery, WorkerInfo
 from app.store import JobStore
 from tests.stack import Stack
@@ -82,7 +83,7 @@ def test_every_change_of_a_record_is_seen_at_once(stack: Stack, store: JobStore)
         store.record_webhook(job_id, WebhookDelivery(id="msg_1", event="completed", status_code=200, attempts=2))
         assert both(c, job_id)[1]["webhooks"][0]["attempts"] == 2
         # Moved to another owner (as an upgrade's owner-id migration does): gone for this key at once.
-        key = JobStore._key(job_id)
+        key = job_key(job_id)
         raw = json.loads(store.r.get(key))
         store.r.set(key, json.dumps({**raw, "owner": "someone-else"}), keepttl=True)
         assert both(c, job_id) == (404, {"detail": f"no job {job_id}"})
