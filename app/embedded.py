@@ -38,8 +38,19 @@ log = logging.getLogger("stylewave.serve")
 
 # Denied to every connection of the embedded Redis: changing its files or modules, replicating it elsewhere,
 # watching every command, or rewriting these rules.
-DENIED_COMMANDS = ("config", "module", "debug", "acl", "replicaof", "slaveof", "sync", "psync", "migrate",
-                   "failover", "monitor")  # fmt: skip
+DENIED_COMMANDS = (
+    "config",
+    "module",
+    "debug",
+    "acl",
+    "replicaof",
+    "slaveof",
+    "sync",
+    "psync",
+    "migrate",
+    "failover",
+    "monitor",
+)
 # AF_UNIX paths are limited to 107 bytes; a longer data dir gets its socket in a private temporary directory.
 MAX_SOCKET_PATH = 100
 BACKOFF_FIRST, BACKOFF_MAX, HEALTHY_AFTER = 1.0, 30.0, 60.0
@@ -145,9 +156,12 @@ def start_redis(
     with os.fdopen(fd, "w") as f:
         f.write(redis_config(redis_dir, sock, maxmemory or Settings().redis_maxmemory))
     # SIGTERM when serve dies: Redis then flushes its append-only file and exits at once.
-    proc = subprocess.Popen([redis_server_binary(), str(conf)], start_new_session=True,
-                            preexec_fn=_child_setup(signal.SIGTERM, umask=0o077),
-                            pass_fds=(lock.fileno(),) if lock else ())  # fmt: skip
+    proc = subprocess.Popen(
+        [redis_server_binary(), str(conf)],
+        start_new_session=True,
+        preexec_fn=_child_setup(signal.SIGTERM, umask=0o077),
+        pass_fds=(lock.fileno(),) if lock else (),
+    )
     url = f"unix://{sock}?db=0"
     client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
     deadline = time.monotonic() + 20
@@ -281,8 +295,9 @@ def run_all(*, host: str, port: int, data_dir: Path, workers: int, redis_url: st
 
 def _child(name: str, argv: list[str], env: dict[str, str]) -> Child:
     """A worker, webhook sender or API process: SIGKILLed by the kernel if serve dies without stopping it."""
-    return Child(name, lambda: subprocess.Popen(argv, env=env, start_new_session=True,
-                                                preexec_fn=_child_setup(signal.SIGKILL)))  # fmt: skip
+    return Child(
+        name, lambda: subprocess.Popen(argv, env=env, start_new_session=True, preexec_fn=_child_setup(signal.SIGKILL))
+    )
 
 
 def _redis_child(data_dir: Path, lock: IO[str], proc: subprocess.Popen[bytes]) -> Child:

@@ -369,6 +369,25 @@ class WaveChannel(BaseModel):
     terms: list[WaveTerm] = Field(default_factory=list, max_length=MAX_TERMS)
 
 
+# The seed experiment's two channels (models/waves/generator.py holds the same; tests/app/test_schemas.py
+# checks that they agree): what `stylewave forecast` runs when given no waves or series.
+ORIGINAL_WAVES: tuple[WaveChannel, ...] = (
+    WaveChannel(
+        offset=5,
+        terms=[
+            WaveTerm(fn="sin", amplitude=5, period=300, phase=0.2),
+            WaveTerm(fn="cos", amplitude=10, period=200, phase=0.7),
+        ],
+    ),
+    WaveChannel(
+        offset=7,
+        terms=[
+            WaveTerm(fn="sin", amplitude=7, period=200, phase=0.7),
+            WaveTerm(fn="cos", amplitude=14, period=300, phase=0.2),
+        ],
+    ),
+)
+
 ForecastModel = Literal["auto", "lstm", "lstm-seed", "persistence", "ar", "harmonic"]
 
 

@@ -115,8 +115,11 @@ def run_cli(content: Path, style: Path, size: int, out: Path, extra: list[str]) 
 
 def last_scale_tiles(out_size: tuple[int, int], size: int) -> list[Tile]:
     """The tiles the CLI's plan uses at the last scale (the same budget as the CLI computes)."""
-    budget = job_budget(None if "STYLEWAVE_WORKER_MEMORY_MB" not in os.environ else int(os.environ[
-        "STYLEWAVE_WORKER_MEMORY_MB"]), 1, "cpu")  # fmt: skip
+    budget = job_budget(
+        None if "STYLEWAVE_WORKER_MEMORY_MB" not in os.environ else int(os.environ["STYLEWAVE_WORKER_MEMORY_MB"]),
+        1,
+        "cpu",
+    )
     last = plan_job(out_size, schedule(size, 3, StyleConfig().iterations, StyleConfig().final_share), budget)[-1]
     return last.tiles() if last.grid is not None else []
 
@@ -231,7 +234,7 @@ def main() -> None:
             "delta_at_512": {
                 "content_rel": small.content_rel - ref_q.content_rel,
                 "style_rel": small.style_rel - ref_q.style_rel,
-            },  # fmt: skip
+            },
             "style_rel_ratio_vs_upscale": native.style_rel / upscale.style_rel,
             "seams": seams,
         }
@@ -239,19 +242,23 @@ def main() -> None:
         rows.append((size, run, native, small, upscale, seams))
         print(f"{size} px: judged in {time.perf_counter() - t0:.0f} s: {json.dumps(entry)}", flush=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
-    print("\n| size | wall | CPU | peak RSS | native content_rel | native style_rel | bicubic-512 style_rel | "
-          "@512 content_rel | @512 style_rel | seam: worst border / worst control |")  # fmt: skip
+    print(
+        "\n| size | wall | CPU | peak RSS | native content_rel | native style_rel | bicubic-512 style_rel | "
+        "@512 content_rel | @512 style_rel | seam: worst border / worst control |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     print(
         f"| 512 (default) | {ref_run.wall_seconds:.0f} s | {ref_run.cpu_seconds:.0f} s | "
         f"{ref_run.peak_rss_mb / 1024:.2f} GB | {ref_q.content_rel:.3f} | {ref_q.style_rel:.3f} | | | | |"
     )
     for size, run, native, small, upscale, seams in rows:
-        print(f"| {size} | {run.wall_seconds:.0f} s | {run.cpu_seconds:.0f} s | {run.peak_rss_mb / 1024:.2f} GB | "
-              f"{native.content_rel:.3f} | {native.style_rel:.3f} | {upscale.style_rel:.3f} | {small.content_rel:.3f} "
-              f"({small.content_rel - ref_q.content_rel:+.3f}) | {small.style_rel:.3f} "
-              f"({small.style_rel - ref_q.style_rel:+.3f}) | "
-              f"{seams['worst_border']:.2f} / {seams['worst_control']:.2f} |")  # fmt: skip
+        print(
+            f"| {size} | {run.wall_seconds:.0f} s | {run.cpu_seconds:.0f} s | {run.peak_rss_mb / 1024:.2f} GB | "
+            f"{native.content_rel:.3f} | {native.style_rel:.3f} | {upscale.style_rel:.3f} | {small.content_rel:.3f} "
+            f"({small.content_rel - ref_q.content_rel:+.3f}) | {small.style_rel:.3f} "
+            f"({small.style_rel - ref_q.style_rel:+.3f}) | "
+            f"{seams['worst_border']:.2f} / {seams['worst_control']:.2f} |"
+        )
     print(f"wrote {out_dir / 'report.json'} and the crops")
 
 

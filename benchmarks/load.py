@@ -47,8 +47,12 @@ from tests.stack import Stack, wait_for  # noqa: E402
 def finished_job(url: str) -> str:
     """Create a small forecast job (the harmonic baseline: fast) and wait for it to finish."""
     with httpx.Client(base_url=url, timeout=60) as c:
-        body = {"waves": [{"offset": 1, "terms": [{"fn": "sin", "amplitude": 2, "period": 50, "phase": 0}]}],
-                "history": 400, "horizon": 10, "model": "harmonic"}  # fmt: skip
+        body = {
+            "waves": [{"offset": 1, "terms": [{"fn": "sin", "amplitude": 2, "period": 50, "phase": 0}]}],
+            "history": 400,
+            "horizon": 10,
+            "model": "harmonic",
+        }
         job_id = c.post("/v1/wave-forecasts", json=body).json()["id"]
         wait_for(c, job_id, {"succeeded"}, timeout=120)
         return job_id
@@ -60,15 +64,25 @@ def _ms(text: str) -> float:
 
 
 def run_wrk(target: str, connections: int, seconds: int) -> dict[str, float | str]:
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", target],
-                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", target],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     errors = (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, sock.groups())) if sock else 0)
-    return {"tool": "wrk", "requests": requests, "rps": requests / seconds, "p50_ms": _ms(lat["50"]),
-            "p99_ms": _ms(lat["99"]), "errors": errors}  # fmt: skip
+    return {
+        "tool": "wrk",
+        "requests": requests,
+        "rps": requests / seconds,
+        "p50_ms": _ms(lat["50"]),
+        "p99_ms": _ms(lat["99"]),
+        "errors": errors,
+    }
 
 
 async def _python_load(target: str, connections: int, seconds: int) -> dict[str, float | str]:
@@ -91,15 +105,25 @@ async def _python_load(target: str, connections: int, seconds: int) -> dict[str,
 
         await asyncio.gather(*(one_connection() for _ in range(connections)))
     q = statistics.quantiles(latencies, n=100)
-    return {"tool": "httpx", "requests": len(latencies), "rps": len(latencies) / seconds, "p50_ms": q[49],
-            "p99_ms": q[98], "errors": errors}  # fmt: skip
+    return {
+        "tool": "httpx",
+        "requests": len(latencies),
+        "rps": len(latencies) / seconds,
+        "p50_ms": q[49],
+        "p99_ms": q[98],
+        "errors": errors,
+    }
 
 
 def run_hey(target: str, connections: int, rate: int, seconds: int) -> dict[str, float]:
     """An offered `rate` (requests/s in all) from `connections` connections; latency quantiles in ms."""
     per_connection = rate / connections  # hey takes a fractional per-connection rate
-    out = subprocess.run(["hey", "-z", f"{seconds}s", "-c", str(connections), "-q", f"{per_connection:g}",
-                          "-o", "csv", target], capture_output=True, text=True, check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        ["hey", "-z", f"{seconds}s", "-c", str(connections), "-q", f"{per_connection:g}", "-o", "csv", target],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     rows = [line.split(",") for line in out.splitlines()[1:] if line and line[0].isdigit()]
     latencies = sorted(float(r[0]) * 1e3 for r in rows)
     errors = sum(1 for r in rows if r[6] != "200")
@@ -107,8 +131,16 @@ def run_hey(target: str, connections: int, rate: int, seconds: int) -> dict[str,
     def q(p: float) -> float:
         return latencies[min(len(latencies) - 1, int(p * len(latencies)))]
 
-    return {"offered": per_connection * connections, "connections": connections, "rps": len(rows) / seconds,
-            "p50": q(0.50), "p99": q(0.99), "p999": q(0.999), "errors": errors, "requests": len(rows)}  # fmt: skip
+    return {
+        "offered": per_connection * connections,
+        "connections": connections,
+        "rps": len(rows) / seconds,
+        "p50": q(0.50),
+        "p99": q(0.99),
+        "p999": q(0.999),
+        "errors": errors,
+        "requests": len(rows),
+    }
 
 
 class _FixedResponse(asyncio.Protocol):
@@ -165,8 +197,10 @@ def rate_matrix(url: str, rates: list[int], seconds: int, api: psutil.Process | 
     target = f"{url}/v1/jobs/{finished_job(url)}"
     floor, floor_proc = fixed_server(httpx.get(target).content)
     print(f"GET /v1/jobs/{{id}} of a finished job, {seconds} s per run (hey -c C -q R/C)")
-    print("| path | offered req/s | connections | achieved req/s | p50 ms | p99 ms | p99.9 ms | API CPU/request "
-          "| errors |")  # fmt: skip
+    print(
+        "| path | offered req/s | connections | achieved req/s | p50 ms | p99 ms | p99.9 ms | API CPU/request "
+        "| errors |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     # The same request with a query string skips the fast path (app/fastpath.py): the framework's own route.
     paths = [("fast path", target, api), ("framework", target + "?via=framework", api), ("floor", floor, None)]
@@ -184,9 +218,11 @@ def _rate_rows(paths: list[tuple[str, str, psutil.Process | None]], rates: list[
                 before = cpu_seconds(api) if api else 0.0
                 r = run_hey(path, connections, rate, seconds)
                 cpu = f"{1e6 * (cpu_seconds(api) - before) / max(r['requests'], 1):.0f} µs" if api else ""
-                print(f"| {name} | {r['offered']:.0f} | {connections} | {r['rps']:.0f} | {r['p50']:.2f} | "
-                      f"{r['p99']:.2f} | {r['p999']:.2f} | {cpu} | {r['errors']:.0f} of {r['requests']:.0f} |",
-                      flush=True)  # fmt: skip
+                print(
+                    f"| {name} | {r['offered']:.0f} | {connections} | {r['rps']:.0f} | {r['p50']:.2f} | "
+                    f"{r['p99']:.2f} | {r['p999']:.2f} | {cpu} | {r['errors']:.0f} of {r['requests']:.0f} |",
+                    flush=True,
+                )
 
 
 def api_process(stack: Stack) -> psutil.Process:
@@ -236,16 +272,21 @@ def sse_vs_polling(stack: Stack, n: int, content: Path, style: Path, size: int, 
     before, t0 = cpu_seconds(api), time.monotonic()
     counts = asyncio.run(_clients(n, lambda c: _follow_sse(c, f"{stack.url}/v1/jobs/{job}/events")))
     sse_cpu, wall = cpu_seconds(api) - before, time.monotonic() - t0
-    print(f"sse : {n} clients to the end of a {wall:.1f} s job: API CPU {sse_cpu:.2f} s ({100 * sse_cpu / wall:.1f}% "
-          f"of one core); {sum(counts)} events in all, {min(counts)}-{max(counts)} per client", flush=True)  # fmt: skip
+    print(
+        f"sse : {n} clients to the end of a {wall:.1f} s job: API CPU {sse_cpu:.2f} s ({100 * sse_cpu / wall:.1f}% "
+        f"of one core); {sum(counts)} events in all, {min(counts)}-{max(counts)} per client",
+        flush=True,
+    )
 
     job = submit_style(stack.url, content, style, size, iterations)
     before = cpu_seconds(api)
     polled = run_hey(f"{stack.url}/v1/jobs/{job}", n, 10 * n, max(1, round(wall)))
     poll_cpu = cpu_seconds(api) - before
-    print(f"poll: {n} clients at 10/s for {round(wall)} s: API CPU {poll_cpu:.2f} s ({100 * poll_cpu / wall:.1f}% of "
-          f"one core); {polled['requests']:.0f} polls, p50 {polled['p50']:.1f} ms, p99 {polled['p99']:.1f} ms",
-          flush=True)  # fmt: skip
+    print(
+        f"poll: {n} clients at 10/s for {round(wall)} s: API CPU {poll_cpu:.2f} s ({100 * poll_cpu / wall:.1f}% of "
+        f"one core); {polled['requests']:.0f} polls, p50 {polled['p50']:.1f} ms, p99 {polled['p99']:.1f} ms",
+        flush=True,
+    )
     print(f"polling / SSE API CPU: {poll_cpu / max(sse_cpu, 1e-9):.1f}x")
 
 
@@ -272,8 +313,9 @@ def main() -> None:
         url = stack.url
     try:
         if args.rates:
-            rate_matrix(url, [int(r) for r in args.rates.split(",")], args.seconds,
-                        api_process(stack) if stack else None)  # fmt: skip
+            rate_matrix(
+                url, [int(r) for r in args.rates.split(",")], args.seconds, api_process(stack) if stack else None
+            )
             return
         if args.sse:
             assert stack is not None, "--sse measures the API process it starts: no --url"
@@ -287,10 +329,14 @@ def main() -> None:
     finally:
         if stack is not None:
             stack.stop()
-    print(f"GET /v1/jobs/{{id}} of a finished job, {args.connections} connections, {args.seconds} s "
-          f"({report['tool']}, {args.api_processes} API process(es))")  # fmt: skip
-    print(f"requests/s {report['rps']:.0f}   p50 {report['p50_ms']:.2f} ms   p99 {report['p99_ms']:.2f} ms   "
-          f"errors {report['errors']} of {report['requests']}")  # fmt: skip
+    print(
+        f"GET /v1/jobs/{{id}} of a finished job, {args.connections} connections, {args.seconds} s "
+        f"({report['tool']}, {args.api_processes} API process(es))"
+    )
+    print(
+        f"requests/s {report['rps']:.0f}   p50 {report['p50_ms']:.2f} ms   p99 {report['p99_ms']:.2f} ms   "
+        f"errors {report['errors']} of {report['requests']}"
+    )
 
 
 if __name__ == "__main__":

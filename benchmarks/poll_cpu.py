@@ -47,8 +47,12 @@ def cpu_seconds(pid: int) -> float:
 
 def finished_job(url: str, redis_url: str) -> str:
     """A forecast job, submitted over HTTP (so that its owner is the key's) and finished through the store."""
-    body = {"waves": [{"offset": 1, "terms": [{"fn": "sin", "amplitude": 2, "period": 50, "phase": 0}]}],
-            "history": 400, "horizon": 10, "model": "harmonic"}  # fmt: skip
+    body = {
+        "waves": [{"offset": 1, "terms": [{"fn": "sin", "amplitude": 2, "period": 50, "phase": 0}]}],
+        "history": 400,
+        "horizon": 10,
+        "model": "harmonic",
+    }
     headers = {"Authorization": f"Bearer {API_KEY}"}
     response = httpx.post(f"{url}/v1/wave-forecasts", json=body, headers=headers, timeout=30)
     response.raise_for_status()
@@ -61,8 +65,20 @@ def finished_job(url: str, redis_url: str) -> str:
 
 def run_hey(target: str, connections: int, rate: int, seconds: int) -> dict[str, float]:
     """`hey` at an offered `rate` from `connections` connections; p50/p99 in ms and the count of non-200s."""
-    argv = ["hey", "-z", f"{seconds}s", "-c", str(connections), "-q", f"{rate / connections:g}", "-o", "csv",
-            "-H", f"Authorization: Bearer {API_KEY}", target]  # fmt: skip
+    argv = [
+        "hey",
+        "-z",
+        f"{seconds}s",
+        "-c",
+        str(connections),
+        "-q",
+        f"{rate / connections:g}",
+        "-o",
+        "csv",
+        "-H",
+        f"Authorization: Bearer {API_KEY}",
+        target,
+    ]
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     rows = [line.split(",") for line in out.splitlines()[1:] if line and line[0].isdigit()]
     latencies = sorted(float(r[0]) * 1e3 for r in rows)
@@ -87,8 +103,13 @@ def main() -> None:
     procs = [("redis", redis_proc)]
     try:
         port = free_port()
-        env = dict(os.environ, STYLEWAVE_REDIS_URL=redis_url, STYLEWAVE_DATA_DIR=str(data), STYLEWAVE_API_KEYS=API_KEY,
-                   STYLEWAVE_API_PROCESSES=str(args.api_processes))  # fmt: skip
+        env = dict(
+            os.environ,
+            STYLEWAVE_REDIS_URL=redis_url,
+            STYLEWAVE_DATA_DIR=str(data),
+            STYLEWAVE_API_KEYS=API_KEY,
+            STYLEWAVE_API_PROCESSES=str(args.api_processes),
+        )
         log = open(data / "api.log", "ab")  # noqa: SIM115 - closed with the process
         argv = [sys.executable, "-m", "app.cli", "api", "--host", "127.0.0.1", "--port", str(port)]
         api = subprocess.Popen(argv, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -110,11 +131,16 @@ def main() -> None:
                 before = cpu_seconds(api.pid)
                 r = run_hey(path, connections, args.rate, args.seconds)
                 per_poll[name] = 1e6 * (cpu_seconds(api.pid) - before) / max(r["requests"], 1)
-                print(f"| {name} | {args.rate} | {connections} | {r['requests']:.0f} | {per_poll[name]:.0f} µs | "
-                      f"{r['p50']:.2f} | {r['p99']:.2f} | {r['errors']:.0f} |", flush=True)  # fmt: skip
+                print(
+                    f"| {name} | {args.rate} | {connections} | {r['requests']:.0f} | {per_poll[name]:.0f} µs | "
+                    f"{r['p50']:.2f} | {r['p99']:.2f} | {r['errors']:.0f} |",
+                    flush=True,
+                )
             if len(per_poll) == 2:
-                print(f"framework / fast path CPU per poll, {connections} connections: "
-                      f"{per_poll['framework'] / per_poll['fast']:.2f}x")  # fmt: skip
+                print(
+                    f"framework / fast path CPU per poll, {connections} connections: "
+                    f"{per_poll['framework'] / per_poll['fast']:.2f}x"
+                )
         with open("/proc/loadavg") as f:
             print(f"load average after: {f.read().split()[:3]}")
     finally:

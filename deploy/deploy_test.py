@@ -49,11 +49,21 @@ IMAGE = "stylewave:deploy-test"
 # The image build copies torch's CUDA build (about 6 GB) twice; on a slow disk that is the long step.
 BUILD_TIMEOUT_SECONDS = 2700.0
 WAVES = [
-    {"offset": 5, "terms": [{"fn": "sin", "amplitude": 5, "period": 300, "phase": 0.2},
-                            {"fn": "cos", "amplitude": 10, "period": 200, "phase": 0.7}]},
-    {"offset": 7, "terms": [{"fn": "sin", "amplitude": 7, "period": 200, "phase": 0.7},
-                            {"fn": "cos", "amplitude": 14, "period": 300, "phase": 0.2}]},
-]  # fmt: skip
+    {
+        "offset": 5,
+        "terms": [
+            {"fn": "sin", "amplitude": 5, "period": 300, "phase": 0.2},
+            {"fn": "cos", "amplitude": 10, "period": 200, "phase": 0.7},
+        ],
+    },
+    {
+        "offset": 7,
+        "terms": [
+            {"fn": "sin", "amplitude": 7, "period": 200, "phase": 0.7},
+            {"fn": "cos", "amplitude": 14, "period": 300, "phase": 0.2},
+        ],
+    },
+]
 
 timings: list[tuple[str, float]] = []
 figures: dict[str, Any] = {}
@@ -72,8 +82,14 @@ def step(name: str) -> Iterator[None]:
     log(f"--- {name}: {timings[-1][1]:.0f} s")
 
 
-def run(cmd: list[str], *, env: dict[str, str] | None = None, capture: bool = False, check: bool = True,
-        timeout: float = 1800) -> subprocess.CompletedProcess[str]:  # fmt: skip
+def run(
+    cmd: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    capture: bool = False,
+    check: bool = True,
+    timeout: float = 1800,
+) -> subprocess.CompletedProcess[str]:
     """Run a command from the repository root; its output goes to ours unless captured."""
     out = subprocess.PIPE if capture else None
     r = subprocess.run(cmd, cwd=REPO, env=env, stdout=out, stderr=out, text=True, timeout=timeout)
@@ -125,8 +141,11 @@ class Engine:
         return None
 
     def ensure(self) -> None:
-        missing = [p for p, exe in (("docker.io", "dockerd"), ("docker-compose", "docker-compose"))
-                   if shutil.which(exe) is None]  # fmt: skip
+        missing = [
+            p
+            for p, exe in (("docker.io", "dockerd"), ("docker-compose", "docker-compose"))
+            if shutil.which(exe) is None
+        ]
         if missing and not (missing == ["docker-compose"] and _compose_v2()):
             if os.geteuid() != 0 or shutil.which("apt-get") is None:
                 raise RuntimeError(f"missing {' '.join(missing)}; install them (Debian: apt-get install ...)")
@@ -140,8 +159,9 @@ class Engine:
         log_path = Path(os.environ.get("TMPDIR", "/tmp")) / "stylewave-dockerd.log"
         log(f"starting dockerd (log: {log_path})")
         with open(log_path, "ab") as out:
-            self.started = subprocess.Popen(["dockerd"], stdout=out, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+            self.started = subprocess.Popen(
+                ["dockerd"], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
         deadline = time.monotonic() + 90
         while not self.answers():
             if self.started.poll() is not None or time.monotonic() > deadline:
@@ -162,8 +182,10 @@ class Engine:
 
 
 def _compose_v2() -> bool:
-    return shutil.which("docker") is not None and run(["docker", "compose", "version"], capture=True,
-                                                       check=False).returncode == 0  # fmt: skip
+    return (
+        shutil.which("docker") is not None
+        and run(["docker", "compose", "version"], capture=True, check=False).returncode == 0
+    )
 
 
 # ---- the stack ---------------------------------------------------------------------------------------------------
@@ -188,16 +210,23 @@ class Stack:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.cmd = ["docker", "compose"] if _compose_v2() else ["docker-compose"]
-        self.env = dict(os.environ, PYTHON_IMAGE=python_image, REDIS_IMAGE=redis_image,
-                        STYLEWAVE_IMAGE=IMAGE, STYLEWAVE_PUBLISH=f"127.0.0.1:{self.port}",
-                        STYLEWAVE_API_KEYS="")  # fmt: skip
+        self.env = dict(
+            os.environ,
+            PYTHON_IMAGE=python_image,
+            REDIS_IMAGE=redis_image,
+            STYLEWAVE_IMAGE=IMAGE,
+            STYLEWAVE_PUBLISH=f"127.0.0.1:{self.port}",
+            STYLEWAVE_API_KEYS="",
+        )
         self.logs: dict[str, str] = {}  # container id -> its worker log, kept past the container's removal
 
-    def compose(self, *args: str, capture: bool = False, check: bool = True,
-                timeout: float = 1800) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    def compose(
+        self, *args: str, capture: bool = False, check: bool = True, timeout: float = 1800
+    ) -> subprocess.CompletedProcess[str]:
         files = ["-f", "docker-compose.yml", "-f", str(self.override)]
-        return run([*self.cmd, "-p", self.project, *files, *args], env=self.env,
-                   capture=capture, check=check, timeout=timeout)  # fmt: skip
+        return run(
+            [*self.cmd, "-p", self.project, *files, *args], env=self.env, capture=capture, check=check, timeout=timeout
+        )
 
     def up(self, workers: int) -> None:
         self.save_worker_logs()  # scaling down removes worker containers, and their logs with them
@@ -388,8 +417,7 @@ def check_redis_restart(stack: Stack, api: Api) -> None:
 
 
 def check_down_up(stack: Stack, api: Api) -> None:
-    finished = {i: hashlib.sha256(api.http.get(f"/v1/jobs/{i}/result").content).hexdigest()
-                for i in api.submitted[:3]}  # fmt: skip
+    finished = {i: hashlib.sha256(api.http.get(f"/v1/jobs/{i}/result").content).hexdigest() for i in api.submitted[:3]}
     stack.up(workers=0)  # so that the next jobs stay queued through the restart
     queued = [api.style_job(size=64, iterations=30), api.forecast_job(history=300, horizon=6, model="harmonic")]
     assert all(api.job(i)["status"] == "queued" for i in queued)
@@ -429,8 +457,10 @@ def images(engine: Engine) -> tuple[str, str]:
     """The base images: the given ones if they exist here, else built from Debian packages."""
     python_image = os.environ.get("PYTHON_IMAGE", "stylewave-base/python:3.11-slim")
     redis_image = os.environ.get("REDIS_IMAGE", "stylewave-base/redis:7")
-    have = all(run(["docker", "image", "inspect", i], capture=True, check=False).returncode == 0
-               for i in (python_image, redis_image))  # fmt: skip
+    have = all(
+        run(["docker", "image", "inspect", i], capture=True, check=False).returncode == 0
+        for i in (python_image, redis_image)
+    )
     if not have:
         run(["deploy/airgap-base.sh", "--python-tag", python_image, "--redis-tag", redis_image])
     return python_image, redis_image

@@ -1,4 +1,5 @@
-"""Shared fixtures. `service` is one real stack (redis-server, a worker, uvicorn) for the whole session."""
+"""Shared fixtures. `service` is one real stack (redis-server, a worker, uvicorn) for the whole session;
+`redis_url` is a real redis-server per test module, and `store` the real JobStore on it, emptied per test."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from app.embedded import shutdown, start_redis
+from app.store import JobStore
 from tests.stack import Stack
 
 
@@ -19,6 +22,21 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack = Stack(tmp_path_factory.mktemp("service")).start()
     yield stack
     stack.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    proc, url = start_redis(tmp_path_factory.mktemp("redis"))
+    yield url
+    shutdown([("redis", proc)], grace=5)
+
+
+@pytest.fixture()
+def store(redis_url: str) -> Iterator[JobStore]:
+    s = JobStore.from_url(redis_url, ttl_seconds=60)
+    s.r.flushdb()
+    yield s
+    s.r.close()
 
 
 @pytest.fixture()

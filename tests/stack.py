@@ -78,9 +78,14 @@ class Stack:
         log = open(self.data_dir / "webhooks.log", "ab")  # noqa: SIM115 - closed with the process
         argv = webhook_worker_argv(sys.executable, name=f"webhooks-{os.getpid()}-{len(self.procs)}@%h")
         proc = subprocess.Popen(
-            argv, env=self._env(), cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            argv,
+            env=self._env(),
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
             preexec_fn=_dies_with_this_process(),
-        )  # fmt: skip
+        )
         self.procs.append(("webhooks", proc))
         return proc
 

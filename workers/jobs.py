@@ -124,10 +124,11 @@ def forecast_job(
         body["timestamps"] = request.timestamps
     outputs = {"result": json.dumps(body).encode()}
     if plot:
-        from workers.plots import forecast_plot_png  # matplotlib: a second's import that style jobs never need
+        from workers.plots import forecast_figure, png_bytes  # matplotlib: a second's import that style jobs never need
 
         tail = series[-max(4 * request.horizon, 200) :]  # (<=T, C): the end of the history, for context
-        outputs["plot"] = forecast_plot_png(tail, result.forecast, result.intervals, actual, len(series), result.model)
+        figure = forecast_figure(tail, result.forecast, result.intervals, actual, len(series), result.model)
+        outputs["plot"] = png_bytes(figure)
     return JobOutput(metrics, outputs)
 
 

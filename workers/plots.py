@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -49,30 +51,22 @@ def forecast_figure(
     horizon, channels = fc.shape
     # Show enough history to see a few periods, but keep the forecast readable.
     shown = hist[-max(3 * horizon, 200) :]
-    t_hist, t_fc = np.arange(start - len(shown), start), np.arange(start, start + horizon)
     panels = min(channels, MAX_PANELS)
+    curves = Curves(
+        t_hist=np.arange(start - len(shown), start),
+        history=shown,
+        t_fc=np.arange(start, start + horizon),
+        forecast=fc,
+        bands=_bands_2d(bands),
+        actual=act,
+    )
 
     fig = Figure(figsize=(9, 1.2 + 2.2 * panels), dpi=100)
     FigureCanvasAgg(fig)
     axes = fig.subplots(panels, 1, sharex=True, squeeze=False)[:, 0]
     for c, ax in enumerate(axes):
-        if shown.shape[1] > c and len(shown):
-            ax.plot(t_hist, shown[:, c], color="0.35", lw=1.0, label="history", zorder=2)
-        for label, alpha in BANDS:
-            if bands and label in bands:
-                lo, hi = (_as_2d(b, f"{label}% band") for b in bands[label])
-                assert lo is not None and hi is not None
-                ax.fill_between(t_fc, lo[:, c], hi[:, c], color="tab:blue", alpha=alpha, lw=0,
-                                label=f"{label}% interval", zorder=1)  # fmt: skip
-        ax.plot(t_fc, fc[:, c], color="tab:blue", lw=1.6, label="forecast", zorder=3)
-        if act is not None:
-            # Above the forecast, dashed and dotted: where the two agree, the truth still shows.
-            n = min(len(act), horizon)
-            ax.plot(t_fc[:n], act[:n, c], color="tab:orange", lw=1.3, ls="--", marker="." if n <= 120 else None,
-                    markersize=4, label="actual", zorder=4)  # fmt: skip
+        _draw_channel(ax, curves, c)
         ax.axvline(start - 0.5, color="0.6", ls=":", lw=1)
-        ax.set_ylabel(f"channel {c}")
-        ax.grid(alpha=0.3)
     axes[0].legend(loc="upper left", fontsize=8, ncol=5)
     axes[-1].set_xlabel("step")
     title = f"{horizon}-step forecast from step {start}" + (f", model {model}" if model else "")
@@ -83,15 +77,47 @@ def forecast_figure(
     return fig
 
 
-def forecast_plot_png(
-    history: Rows,
-    forecast: Rows,
-    bands: Mapping[str, tuple[Rows, Rows]] | None,
-    actual: Rows | None,
-    start: int,
-    model: str | None = None,
-) -> bytes:
-    """`forecast_figure` as PNG bytes."""
+@dataclass(frozen=True)
+class Curves:
+    """What one plot draws, as (steps, channels) arrays against their step numbers."""
+
+    t_hist: np.ndarray  # (S,)
+    history: np.ndarray  # (S, C), the end of the history
+    t_fc: np.ndarray  # (H,)
+    forecast: np.ndarray  # (H, C)
+    bands: list[tuple[str, float, np.ndarray, np.ndarray]]  # (label, alpha, lower, upper), widest first
+    actual: np.ndarray | None  # (<= H, C)
+
+
+def _bands_2d(bands: Mapping[str, tuple[Rows, Rows]] | None) -> list[tuple[str, float, np.ndarray, np.ndarray]]:
+    out = []
+    for label, alpha in BANDS:
+        if bands and label in bands:
+            lo, hi = (_as_2d(b, f"{label}% band") for b in bands[label])
+            assert lo is not None and hi is not None
+            out.append((label, alpha, lo, hi))
+    return out
+
+
+def _draw_channel(ax: Axes, curves: Curves, c: int) -> None:
+    """Channel `c`'s history, bands, forecast and actual values on one panel."""
+    if curves.history.shape[1] > c and len(curves.history):
+        ax.plot(curves.t_hist, curves.history[:, c], color="0.35", lw=1.0, label="history", zorder=2)
+    for label, alpha, lo, hi in curves.bands:
+        band = f"{label}% interval"
+        ax.fill_between(curves.t_fc, lo[:, c], hi[:, c], color="tab:blue", alpha=alpha, lw=0, label=band, zorder=1)
+    ax.plot(curves.t_fc, curves.forecast[:, c], color="tab:blue", lw=1.6, label="forecast", zorder=3)
+    if curves.actual is not None:
+        # Above the forecast, dashed and dotted: where the two agree, the truth still shows.
+        n = min(len(curves.actual), len(curves.t_fc))
+        line = ax.plot(curves.t_fc[:n], curves.actual[:n, c], color="tab:orange", lw=1.3, ls="--", zorder=4)[0]
+        line.set(marker="." if n <= 120 else None, markersize=4, label="actual")
+    ax.set_ylabel(f"channel {c}")
+    ax.grid(alpha=0.3)
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """A figure as PNG bytes."""
     buf = io.BytesIO()
-    forecast_figure(history, forecast, bands, actual, start, model).savefig(buf, format="png")
+    fig.savefig(buf, format="png")
     return buf.getvalue()

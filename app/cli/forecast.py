@@ -29,27 +29,9 @@ from app.cli.common import (
 from app.cli.options import with_schema_options
 from app.client import Client
 from app.csv_series import CSVError, ParsedCSV, parse_csv
-from app.schemas import WaveForecastRequest
+from app.schemas import ORIGINAL_WAVES, WaveForecastRequest
 from app.settings import get_settings
 from app.validation import validate_forecast_request
-
-# The original two-channel experiment (DESIGN.md): what `forecast` runs when given no waves or series.
-ORIGINAL_WAVES: list[dict[str, Any]] = [
-    {
-        "offset": 5,
-        "terms": [
-            {"fn": "sin", "amplitude": 5, "period": 300, "phase": 0.2},
-            {"fn": "cos", "amplitude": 10, "period": 200, "phase": 0.7},
-        ],
-    },
-    {
-        "offset": 7,
-        "terms": [
-            {"fn": "sin", "amplitude": 7, "period": 200, "phase": 0.7},
-            {"fn": "cos", "amplitude": 14, "period": 300, "phase": 0.2},
-        ],
-    },
-]
 
 
 def forecast(
@@ -109,7 +91,7 @@ def _request_body(waves: Path | None, series: Path | None, options: dict[str, An
     elif waves is not None:
         body = _read_waves(waves)
     else:
-        body = {"waves": ORIGINAL_WAVES}
+        body = {"waves": [channel.model_dump() for channel in ORIGINAL_WAVES]}
     given = {k: v for k, v in options.items() if v is not None}
     if "series" in body:
         given = {k: v for k, v in given.items() if k not in _WAVE_OPTIONS}

@@ -25,10 +25,13 @@ def test_a_year_column_of_plain_numbers_is_a_channel_not_a_date() -> None:
         ("q,x\n2020-01-01,1\n2020-04-01,2\n", "quarterly", ["2020-07-01", "2020-10-01"]),
         ("y,x\n2019-01-01,1\n2020-01-01,2\n", "yearly", ["2021-01-01", "2022-01-01"]),
         ("w,x\n2024-01-01,1\n2024-01-08,2\n", "weekly", ["2024-01-15", "2024-01-22"]),
-        ("t,x\n2024-01-01T23:00:00Z,1\n2024-01-01T23:30:00Z,2\n", "0:30:00",
-         ["2024-01-02T00:00:00+00:00", "2024-01-02T00:30:00+00:00"]),
+        (
+            "t,x\n2024-01-01T23:00:00Z,1\n2024-01-01T23:30:00Z,2\n",
+            "0:30:00",
+            ["2024-01-02T00:00:00+00:00", "2024-01-02T00:30:00+00:00"],
+        ),
     ],
-)  # fmt: skip
+)
 def test_timestamps_step_and_the_next_ones(text: str, label: str, expected: list[str]) -> None:
     parsed = parse_csv(text)
     assert parsed.step is not None and parsed.step.label == label

@@ -5,7 +5,6 @@ time."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,19 +21,9 @@ OTHER = WorkerInfo(host="here", pid=8, heartbeat="here:1:bb")
 WINDOW = 0.3  # seconds without a heartbeat before a worker counts as lost, here
 
 
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    proc, url = start_redis(Path(tmp_path_factory.mktemp("redis")))
+@pytest.fixture(scope="module", autouse=True)
+def redis_up_a_whole_window(redis_url: str) -> None:
     time.sleep(1.1)  # the reaper judges only a Redis up for a whole window (INFO counts whole seconds)
-    yield url
-    shutdown([("redis", proc)])
-
-
-@pytest.fixture()
-def store(redis_url: str) -> JobStore:
-    s = JobStore.from_url(redis_url, ttl_seconds=60)
-    s.r.flushdb()
-    return s
 
 
 class Sent(list[Job]):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import asdict, fields
 from typing import get_args
 
 import pytest
@@ -11,12 +11,16 @@ from pydantic import ValidationError
 from app import schemas
 from models.nst import modes, vgg
 from models.nst.config import StyleConfig
-from models.waves import forecast
+from models.waves import forecast, generator
 from workers.jobs import style_config
 
 
 def test_layer_names_match_the_network() -> None:
     assert schemas.VGG19_LAYERS == tuple(vgg.LAYERS)
+
+
+def test_the_original_waves_match_the_generator() -> None:
+    assert [c.model_dump() for c in schemas.ORIGINAL_WAVES] == [asdict(w) for w in generator.ORIGINAL_WAVES]
 
 
 @pytest.mark.parametrize(("edge", "algorithm"), [(schemas.Mode, modes.Mode), (schemas.Init, modes.Init)])

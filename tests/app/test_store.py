@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 import app.store
-from app.embedded import shutdown, start_redis
 from app.errors import QueueFull, TransitionError, UnknownJob
 from app.keyspace import dump_record
 from app.schemas import Job, JobKind, JobStatus, WorkerInfo
 from app.store import JobStore
 
 ME = WorkerInfo(host="test", pid=1)
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    proc, url = start_redis(Path(tmp_path_factory.mktemp("redis")))
-    yield url
-    shutdown([("redis", proc)])
-
-
-@pytest.fixture()
-def store(redis_url: str) -> JobStore:
-    s = JobStore.from_url(redis_url, ttl_seconds=60)
-    s.r.flushdb()
-    return s
 
 
 def test_lifecycle_and_timestamps(store: JobStore) -> None:

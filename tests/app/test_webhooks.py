@@ -22,9 +22,18 @@ def test_new_secrets_differ_and_decode_to_32_bytes() -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["http://127.0.0.1/", "http://[::1]:8080/x", "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/", "http://10.0.0.8/",
-     "http://192.168.1.1/", "http://169.254.169.254/latest", "http://224.0.0.1/", "http://240.0.0.1/"],
-)  # fmt: skip
+    [
+        "http://127.0.0.1/",
+        "http://[::1]:8080/x",
+        "http://[::ffff:127.0.0.1]/",
+        "http://0.0.0.0/",
+        "http://10.0.0.8/",
+        "http://192.168.1.1/",
+        "http://169.254.169.254/latest",
+        "http://224.0.0.1/",
+        "http://240.0.0.1/",
+    ],
+)
 def test_inside_addresses_are_refused(url: str) -> None:
     with pytest.raises(UnsafeUrl):
         resolve_public(url, allow_private=False)

@@ -7,24 +7,10 @@ import math
 import httpx
 import numpy as np
 
+from app.schemas import ORIGINAL_WAVES
 from tests.stack import wait_for
 
-ORIGINAL = [
-    {
-        "offset": 5,
-        "terms": [
-            {"fn": "sin", "amplitude": 5, "period": 300, "phase": 0.2},
-            {"fn": "cos", "amplitude": 10, "period": 200, "phase": 0.7},
-        ],
-    },
-    {
-        "offset": 7,
-        "terms": [
-            {"fn": "sin", "amplitude": 7, "period": 200, "phase": 0.7},
-            {"fn": "cos", "amplitude": 14, "period": 300, "phase": 0.2},
-        ],
-    },
-]
+ORIGINAL = [channel.model_dump() for channel in ORIGINAL_WAVES]
 
 
 def truth(waves: list[dict], start: int, length: int) -> np.ndarray:

@@ -32,8 +32,12 @@ def finished(client: httpx.Client, r: httpx.Response) -> dict:
 
 
 def test_csv_body_with_timestamps_gets_the_next_timestamps(client: httpx.Client) -> None:
-    r = client.post(f"{URL}?horizon=3&model=persistence", content=monthly_csv(),
-                    headers={"Content-Type": "text/csv", **WAIT}, timeout=90)  # fmt: skip
+    r = client.post(
+        f"{URL}?horizon=3&model=persistence",
+        content=monthly_csv(),
+        headers={"Content-Type": "text/csv", **WAIT},
+        timeout=90,
+    )
     result = finished(client, r)
     assert result["timestamps"] == ["1951-07-01", "1951-08-01", "1951-09-01"]
     assert np.array(result["forecast"]).shape == (3, 2) and result["channels"] == 2
@@ -50,8 +54,9 @@ def test_multipart_csv_with_form_fields(client: httpx.Client) -> None:
 
 def test_csv_without_timestamps_has_none(client: httpx.Client) -> None:
     csv = "x\n" + "\n".join(str(math.sin(i / 3)) for i in range(40)) + "\n"
-    r = client.post(f"{URL}?horizon=4&model=persistence", content=csv,
-                    headers={"Content-Type": "text/csv", **WAIT}, timeout=90)  # fmt: skip
+    r = client.post(
+        f"{URL}?horizon=4&model=persistence", content=csv, headers={"Content-Type": "text/csv", **WAIT}, timeout=90
+    )
     result = finished(client, r)
     assert "timestamps" not in result and np.array(result["forecast"]).shape == (4, 1)
 

@@ -44,8 +44,9 @@ def start_serve(data_dir: Path, log: Path, env: dict[str, str] | None = None) ->
     environ = {k: v for k, v in os.environ.items() if not k.startswith("STYLEWAVE_")}
     environ.update(STYLEWAVE_PORT=str(port), STYLEWAVE_DATA_DIR=str(data_dir), **(env or {}))
     with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], cwd=REPO, env=environ, stdout=out,
-                                stderr=subprocess.STDOUT)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve"], cwd=REPO, env=environ, stdout=out, stderr=subprocess.STDOUT
+        )
     return Serve(proc, f"http://127.0.0.1:{port}", log)
 
 

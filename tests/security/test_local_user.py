@@ -85,9 +85,18 @@ def test_files_are_private(embedded: tuple[psutil.Process, str, Path]) -> None:
         assert mode & 0o077 == 0, f"{path} is {oct(mode)}"
 
 
-@pytest.mark.parametrize("command", [("CONFIG", "GET", "dir"), ("CONFIG", "SET", "dir", "/tmp"), ("MODULE", "LIST"),
-                                     ("DEBUG", "SLEEP", "0"), ("ACL", "LIST"), ("REPLICAOF", "NO", "ONE"),
-                                     ("MONITOR",)])  # fmt: skip
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("CONFIG", "GET", "dir"),
+        ("CONFIG", "SET", "dir", "/tmp"),
+        ("MODULE", "LIST"),
+        ("DEBUG", "SLEEP", "0"),
+        ("ACL", "LIST"),
+        ("REPLICAOF", "NO", "ONE"),
+        ("MONITOR",),
+    ],
+)
 def test_reconfiguring_commands_are_denied(embedded: tuple[psutil.Process, str, Path], command: tuple) -> None:
     _, url, _ = embedded
     with pytest.raises(redis.ResponseError, match="(?i)permission|no permissions|unknown command"):
@@ -114,8 +123,13 @@ def test_user_nobody_cannot_connect_read_or_write(embedded: tuple[psutil.Process
     if python is None:
         pytest.skip("no Python interpreter that user nobody may run")
     _, url, redis_dir = embedded
-    r = subprocess.run(_as_nobody([python, "-c", PROBE, urlsplit(url).path, str(redis_dir)]), capture_output=True,
-                       text=True, timeout=60, cwd="/")  # fmt: skip
+    r = subprocess.run(
+        _as_nobody([python, "-c", PROBE, urlsplit(url).path, str(redis_dir)]),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd="/",
+    )
     assert r.returncode == 0, r.stderr
     results = json.loads(r.stdout)
     assert results and all(v == "denied" for v in results.values()), results
