@@ -24,7 +24,8 @@ from models.runtime import preload
 from models.waves.baselines import BASELINES
 from models.waves.combine import Combination
 from models.waves.generator import ORIGINAL_WAVES, generate
-from models.waves.lstm import LSTMConfig, LSTMForecaster, SeedConfig, SeedForecaster
+from models.waves.lstm import LSTMConfig, LSTMForecaster
+from models.waves.seed_lstm import SeedConfig, SeedForecaster
 
 AHEAD = 23
 FAST_FORWARD = 200

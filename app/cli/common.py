@@ -36,6 +36,8 @@ ApiKeyOpt = Annotated[
 
 T = TypeVar("T")
 
+Show = Callable[[float, str], None]  # a progress bar's update: (fraction, status line)
+
 
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     """Print one clear line and exit non-zero: the client commands never show a traceback."""
@@ -63,7 +65,7 @@ def checked(check: Callable[[], T]) -> T:
 
 
 @contextmanager
-def progress_bar(label: str) -> Iterator[Callable[[float, str], None]]:
+def progress_bar(label: str) -> Iterator[Show]:
     """A rich progress bar on stderr (stdout stays clean for results); yields `show(fraction, status)`.
 
     The bar clears itself when done.
@@ -119,7 +121,7 @@ def run_on_server(
     api_key: str | None,
     submit: Callable[[Client], dict[str, Any]],
     fetch: Callable[[Client, dict[str, Any]], T],
-    show: Callable[[float, str], None],
+    show: Show,
 ) -> T:
     """Submit a job, print its id, follow it with the progress bar, and fetch its outputs; a refusal is one line."""
     with Client(server, api_key) as client:
@@ -133,7 +135,7 @@ def run_on_server(
             fail(str(exc), EXIT_REFUSED if refused else EXIT_FAILED)
 
 
-def _follow(client: Client, job: dict[str, Any], show: Callable[[float, str], None]) -> dict[str, Any]:
+def _follow(client: Client, job: dict[str, Any], show: Show) -> dict[str, Any]:
     """Print a submitted job's id, then poll it, showing its progress (queue position while queued).
 
     Ctrl-C cancels the job from the moment its id is printed: whoever sees the id can interrupt.

@@ -9,16 +9,14 @@ tests/app/test_boundaries.py allows this module, and only this one, to import wo
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from app.cli.common import Show
 from app.schemas import StyleTransferParams, WaveForecastRequest
 from app.settings import get_settings
 
 if TYPE_CHECKING:
     from workers.jobs import Listener
-
-Show = Callable[[float, str], None]  # the progress bar's update: (fraction, status line)
 
 
 class BarListener:

@@ -1,6 +1,6 @@
 """Wave forecasting: generated or observed multi-channel series, LSTMs on [x, x', x''] and baselines.
 
-Modules: `generator` (waves from sines and cosines), `features` ([x, x', x'']), `lstm` (our LSTM and the
+Modules: `generator` (waves from sines and cosines), `features` ([x, x', x'']), `lstm` (our LSTM), `seed_lstm` (the
 seed experiment's), `baselines` (persistence, AR, harmonic), `classical` (exponential smoothing, Theta, AR,
 Holt-Winters, seasonal naive), `seasonality` (period detection, Fourier seasonal component), `members` (the
 hybrid's members and the seasonal views they share), `combine` (the backtest-weighted combination),
@@ -15,6 +15,7 @@ from models.waves.forecast import (
     MAX_HISTORY,
     MAX_HORIZON,
     MODELS,
+    ForecastModel,
     ForecastResult,
     min_history,
     run_forecast,
@@ -29,6 +30,7 @@ __all__ = [
     "MODELS",
     "ORIGINAL_WAVES",
     "Canceled",
+    "ForecastModel",
     "ForecastResult",
     "Progress",
     "Term",

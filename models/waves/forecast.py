@@ -16,18 +16,41 @@ import hashlib
 import time
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
-from models.progress import OnFraction, OnProgress, ShouldStop, Tracker
+from models.progress import OnProgress, ShouldStop, Tracker
 from models.waves.combine import Combination
 from models.waves.intervals import conformal_intervals
-from models.waves.lstm import SeedConfig, SeedForecaster
-from models.waves.members import Member, load_net_bytes, store_net_bytes
+from models.waves.members import Member
+from models.waves.seed_lstm import SeedConfig, SeedMember
 
-MODELS = ("auto", "lstm", "lstm-seed", "persistence", "ar", "harmonic")
-DEFAULT_MODEL = "auto"
+
+class ForecastModel(StrEnum):
+    """What a request may ask for (app/schemas.py mirrors it): the hybrid, the LSTM alone, the seed's, a baseline."""
+
+    auto = "auto"  # the backtest-weighted combination of every member
+    lstm = "lstm"
+    lstm_seed = "lstm-seed"
+    persistence = "persistence"
+    ar = "ar"
+    harmonic = "harmonic"
+
+    @property
+    def uses_lstm(self) -> bool:
+        """Whether our LSTM is among the members that are trained."""
+        return self in (ForecastModel.auto, ForecastModel.lstm)
+
+    @property
+    def only(self) -> str | None:
+        """The one member that forecasts alone, or None for the combination."""
+        return None if self is ForecastModel.auto else self.value
+
+
+MODELS = tuple(m.value for m in ForecastModel)
+DEFAULT_MODEL = ForecastModel.auto
 MIN_HISTORY = 24
 MAX_HORIZON = 1000
 MAX_HISTORY = 20_000
@@ -59,13 +82,15 @@ def _check_horizon(horizon: int) -> None:
         raise ValueError(f"horizon must be between 1 and {MAX_HORIZON}, got {horizon}")
 
 
-def _check_options(model: str, lstm_seed_steps: int, season_length: Sequence[float]) -> None:
+def _check_options(model: str, lstm_seed_steps: int, season_length: Sequence[float]) -> ForecastModel:
+    """The model asked for, as the enum, once the options are known to be valid."""
     if model not in MODELS:
         raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
     if not 1 <= lstm_seed_steps <= MAX_SEED_STEPS:
         raise ValueError(f"lstm_seed_steps must be between 1 and {MAX_SEED_STEPS}, got {lstm_seed_steps}")
     if len(season_length) > MAX_SEASON_LENGTHS or not all(np.isfinite(p) and p >= 2 for p in season_length):
         raise ValueError(f"season_length must be up to {MAX_SEASON_LENGTHS} periods of at least 2 steps")
+    return ForecastModel(model)
 
 
 def _validate(series: np.ndarray, horizon: int) -> np.ndarray:
@@ -120,29 +145,29 @@ def run_forecast(
     """Forecast steps T .. T+horizon-1 of a (T, C) series with ``model`` ("auto": the backtest-weighted hybrid)."""
     started = time.perf_counter()
     x = _validate(series, horizon)
-    _check_options(model, lstm_seed_steps, season_length)
+    asked = _check_options(model, lstm_seed_steps, season_length)
     tracker = Tracker(on_progress=on_progress, should_stop=should_stop)
     tracker.report(0.0, "backtesting")
     scale = _scale(x)  # (C,)
     x = x / scale
-    comb = backtest(x, horizon, model, seed, list(season_length), lstm_seed_steps, cache, tracker)
-    ran = choose(model, comb)
+    comb = backtest(x, horizon, asked, seed, list(season_length), lstm_seed_steps, cache, tracker)
+    ran = choose(asked, comb)
     tracker.report(0.95, f"forecasting with {ran}")
     final = fit_final(x, horizon, comb)  # (H, C)
     bands = conformal_intervals(final, comb.actual - comb.backtest_forecast(), nonneg=x.min(axis=0) >= 0)
     intervals = {label: (lo * scale, hi * scale) for label, (lo, hi) in bands.items()}
-    metrics = _metrics(model, ran, comb, time.perf_counter() - started)
+    metrics = _metrics(asked, ran, comb, time.perf_counter() - started)
     if (scale != 1).any():
         metrics["scaled_by"] = scale.tolist()  # the backtest errors are in these units
     final = final * scale
     tracker.report(1.0, "done")
-    return ForecastResult(forecast=final, intervals=intervals, model=ran, metrics=metrics)
+    return ForecastResult(forecast=final, intervals=intervals, model=ran.value, metrics=metrics)
 
 
 def backtest(
     x: np.ndarray,
     horizon: int,
-    model: str,
+    model: ForecastModel,
     seed: int,
     hints: list[float],
     seed_steps: int,
@@ -150,19 +175,18 @@ def backtest(
     tracker: Tracker,
 ) -> Combination:
     """Fit the members on the start of the history and score them at the backtest origins."""
-    only = {"auto": None, "persistence": "persistence", "ar": "ar", "harmonic": "harmonic"}.get(model, model)
     comb = Combination(
         horizon,
         hints=hints,
-        use_lstm=model in ("auto", "lstm"),
-        only=only,
+        use_lstm=model.uses_lstm,
+        only=model.only,
         seed=seed,
         cache=cache,
         cache_key=cache_key(x, horizon, "lstm", seed),
         on_fraction=tracker.span(0.3, 0.9, "training lstm"),
         on_member=tracker.span(0.0, 0.3, "backtesting"),
     )
-    if model == "lstm-seed":
+    if model is ForecastModel.lstm_seed:
         cfg = SeedConfig(channels=x.shape[1], ahead=horizon, steps=seed_steps, seed=seed)
         key = cache_key(x, horizon, "lstm-seed", seed, str(seed_steps))
         member = SeedMember(cfg, cache, key, tracker.span(0.3, 0.9, "training lstm-seed"))
@@ -171,44 +195,12 @@ def backtest(
     return comb.fit(x)
 
 
-@dataclass
-class SeedMember:
-    """The seed experiment's LSTM as a member (raw series, batch 1, single steps), read from or stored in the cache."""
-
-    cfg: SeedConfig
-    cache: MutableMapping[str, bytes] | None
-    key: str
-    on_fraction: OnFraction
-    net: SeedForecaster | None = None
-    cached: bool = False
-    train_seconds: float = 0.0
-
-    def fit(self, train: np.ndarray) -> SeedMember:
-        blob = load_net_bytes(self.cache, self.key)
-        self.cached = blob is not None
-        if blob is not None:
-            self.net = SeedForecaster.from_bytes(blob)
-            return self
-        start = time.perf_counter()
-        self.net = SeedForecaster(self.cfg).fit(train, self.on_fraction)
-        self.train_seconds = time.perf_counter() - start
-        store_net_bytes(self.cache, self.key, self.net.to_bytes())
-        return self
-
-    def metrics(self) -> dict[str, Any]:
-        return {"train_seconds": round(self.train_seconds, 3), "model_cached": self.cached}
-
-    def predict_at(self, series: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
-        assert self.net is not None, "fit first"
-        return self.net.predict_at(series, origins, horizon)
-
-
-def choose(model: str, comb: Combination) -> str:
+def choose(model: ForecastModel, comb: Combination) -> ForecastModel:
     """The model that runs: the one asked for, or "auto" when it could not run here (``comb.notes`` says why)."""
-    if model == "auto" or (comb.only is not None and comb.only in comb.names):
+    if model.only is None or model.only in comb.names:
         return model
     comb.notes.setdefault("model", f"{model} cannot run on this series; the classical combination ran instead")
-    return "auto"
+    return ForecastModel.auto
 
 
 def fit_final(x: np.ndarray, horizon: int, comb: Combination) -> np.ndarray:
@@ -216,12 +208,12 @@ def fit_final(x: np.ndarray, horizon: int, comb: Combination) -> np.ndarray:
     return comb.predict_at(x, np.array([len(x)]), horizon)[0]
 
 
-def _metrics(model: str, ran: str, comb: Combination, seconds: float) -> dict[str, Any]:
+def _metrics(model: ForecastModel, ran: ForecastModel, comb: Combination, seconds: float) -> dict[str, Any]:
     """JSON-ready figures: the weights, every member's backtest score, the periods, timings, cache use."""
     err = comb.actual - comb.backtest_forecast()  # (K, H, C)
     metrics: dict[str, Any] = {
-        "model": ran,
-        "requested_model": model,
+        "model": ran.value,
+        "requested_model": model.value,
         "weights": comb.weight_table(0) if comb.actual.shape[2] == 1 else comb.weight_tables(),
         "season_lengths": [[round(p, 3) for p in ps] for ps in comb.periods],
         "backtest_rmse": float(np.sqrt(np.mean(err**2))),

@@ -1,7 +1,8 @@
-"""LSTM forecasters on [x, x', x'']: ours (fast, whole-path head) and the seed experiment's protocol.
+"""Our LSTM forecaster on [x, x', x'']: a linear highway plus an LSTM that learns its residual, whole paths at once.
 
-Both follow the same fit / predict_at interface as models.waves.baselines, and both can be saved to and loaded
-from bytes (config next to weights), so a trained model can be reused from a cache.
+It follows the same fit / predict_at interface as models.waves.baselines, and it can be saved to and loaded from
+bytes (`checkpoint`: config next to weights), so a trained model can be reused from a cache. The seed
+experiment's own LSTM is in `seed_lstm.py`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -396,129 +398,25 @@ class LSTMForecaster:
         return path.double().numpy()
 
     def to_bytes(self) -> bytes:
-        buf = io.BytesIO()
-        torch.save({"kind": "lstm", "config": asdict(self.cfg), "state_dict": self.net.state_dict()}, buf)
-        return buf.getvalue()
+        return checkpoint("lstm", self.cfg, self.net)
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> LSTMForecaster:
-        ckpt = torch.load(io.BytesIO(blob), weights_only=True)
-        model = cls(LSTMConfig(**ckpt["config"]))
-        model.net.load_state_dict(ckpt["state_dict"])
+        config, weights = read_checkpoint(blob)
+        model = cls(LSTMConfig(**config))
+        model.net.load_state_dict(weights)
         model.net.eval()
         return model
 
 
-# ---------------------------------------------------------------------------------------------------------
-# The seed experiment, reproduced faithfully.
+def checkpoint(kind: str, config: Any, net: nn.Module) -> bytes:
+    """A trained network as bytes: its config (a dataclass) next to its weights, so loading needs nothing else."""
+    buf = io.BytesIO()
+    torch.save({"kind": kind, "config": asdict(config), "state_dict": net.state_dict()}, buf)
+    return buf.getvalue()
 
 
-@dataclass
-class SeedConfig:
-    """The seed's protocol: hidden = 3C (6 for two channels), batch 1, Adam 6e-4, ``steps`` single steps."""
-
-    channels: int
-    ahead: int = 23
-    steps: int = 80_000
-    lr: float = 6e-4
-    seed: int = 0
-
-
-class SeedLSTM(nn.Module):
-    """BasicLSTMCell(3C) + a linear read-out, as in the seed (weights ~ truncated normal, std 1)."""
-
-    def __init__(self, cfg: SeedConfig) -> None:
-        super().__init__()
-        c = cfg.channels
-        self.cell = nn.LSTMCell(3 * c, 3 * c)
-        self.out = nn.Linear(3 * c, c)
-        nn.init.trunc_normal_(self.out.weight, std=1.0, a=-2.0, b=2.0)
-        nn.init.zeros_(self.out.bias)
-
-    def forward(
-        self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """One step: input (1, 3C) and state -> prediction (1, C) and the new state."""
-        h, c = self.cell(x, state)  # (1, 3C), (1, 3C)
-        return self.out(h), (h, c)
-
-
-class SeedForecaster:
-    """The seed's LSTM: one sample at a time, state carried between steps without gradient, no normalisation.
-
-    At step t it reads [x(t), x'(t), x''(t)] and predicts x(t + ahead). A forecast of the path
-    x(T) .. x(T+H-1) with H = ahead is the outputs at inputs T-H .. T-1, each an ``ahead``-step prediction.
-    """
-
-    def __init__(self, cfg: SeedConfig) -> None:
-        self.cfg = cfg
-        with torch.random.fork_rng():
-            torch.manual_seed(cfg.seed)
-            self.net = SeedLSTM(cfg)
-
-    def _zero_state(self) -> tuple[torch.Tensor, torch.Tensor]:
-        size = 3 * self.cfg.channels
-        return torch.zeros(1, size), torch.zeros(1, size)
-
-    def fit(self, train: np.ndarray, on_fraction: OnFraction | None = None) -> SeedForecaster:
-        with single_thread():
-            self._fit(train, on_fraction)
-        return self
-
-    def _fit(self, train: np.ndarray, on_fraction: OnFraction | None) -> None:
-        cfg, net = self.cfg, self.net
-        n_pairs = len(train) - cfg.ahead
-        if n_pairs < 1:
-            raise ValueError("training part is shorter than the prediction distance")
-        feats = torch.as_tensor(features(train), dtype=torch.float32)  # (T, 3C)
-        values = torch.as_tensor(train, dtype=torch.float32)  # (T, C)
-        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-        state = self._zero_state()
-        t = 0
-        for step in range(cfg.steps):
-            if t == n_pairs:  # a finite history is replayed; the jump back in time starts a fresh state
-                t, state = 0, self._zero_state()
-            pred, state = net(feats[t : t + 1], state)  # (1, C)
-            # Sum of squares, as in the seed; the state is carried on without gradient.
-            loss = torch.sum((pred - values[t + cfg.ahead]) ** 2)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            state = (state[0].detach(), state[1].detach())
-            t += 1
-            if on_fraction is not None and step % 500 == 0:
-                on_fraction(step / cfg.steps)
-
-    @torch.no_grad()
-    def run(self, series: np.ndarray, start: int = 0) -> np.ndarray:
-        """Outputs for steps start..T-1 from a state flushed at ``start``: (T - start, C).
-
-        Row i predicts x(start + i + ahead). The differences are taken over the whole series, so the
-        features stay continuous across the flush, as in the seed's test.
-        """
-        feats = torch.as_tensor(features(series), dtype=torch.float32)  # (T, 3C)
-        state = self._zero_state()
-        out = torch.empty(len(series) - start, self.cfg.channels)  # (T - start, C)
-        with single_thread():
-            for i, t in enumerate(range(start, len(series))):
-                out[i : i + 1], state = self.net(feats[t : t + 1], state)
-        return out.double().numpy()
-
-    def predict_at(self, series: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
-        if horizon != self.cfg.ahead:
-            raise ValueError(f"this model predicts {self.cfg.ahead} steps ahead, not {horizon}")
-        origins = np.asarray(origins)
-        outputs = self.run(series[: int(origins.max())])  # (T, C)
-        return outputs[origins[:, None] + np.arange(-horizon, 0)]  # (O, H, C)
-
-    def to_bytes(self) -> bytes:
-        buf = io.BytesIO()
-        torch.save({"kind": "lstm-seed", "config": asdict(self.cfg), "state_dict": self.net.state_dict()}, buf)
-        return buf.getvalue()
-
-    @classmethod
-    def from_bytes(cls, blob: bytes) -> SeedForecaster:
-        ckpt = torch.load(io.BytesIO(blob), weights_only=True)
-        model = cls(SeedConfig(**ckpt["config"]))
-        model.net.load_state_dict(ckpt["state_dict"])
-        return model
+def read_checkpoint(blob: bytes) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The (config fields, weights) of a `checkpoint`; tensors and plain values only (`weights_only`)."""
+    ckpt = torch.load(io.BytesIO(blob), weights_only=True)
+    return ckpt["config"], ckpt["state_dict"]
