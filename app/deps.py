@@ -12,10 +12,10 @@ from typing import Annotated
 from celery import Celery
 from fastapi import Depends, HTTPException, Request
 
-from app.keyspace import is_job_id
 from app.owners import Owners
 from app.settings import Settings
 from app.store import JobStore
+from app.store.keys import is_job_id
 
 
 async def get_settings_dep(request: Request) -> Settings:

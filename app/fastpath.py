@@ -25,11 +25,11 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from app.deps import UNAUTHORIZED, owner_of
-from app.keyspace import job_key, queue_key_of, queue_position
 from app.logs import new_error_id
 from app.pipelined import PipelinedRedis
 from app.schemas import Job, JobStatus
 from app.store import JobStore
+from app.store.keys import job_key, queue_key_of, queue_position
 
 log = logging.getLogger("stylewave.api")
 _JOB_PATH = re.compile(r"/v1/jobs/([0-9a-f]{32})")

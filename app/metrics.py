@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from app.stats import DURATION_BUCKETS, read_stats
 from app.store import JobStore
+from app.store.stats import DURATION_BUCKETS, read_stats
 
 
 class StoreCollector(Collector):

@@ -27,10 +27,10 @@ from collections.abc import Callable
 
 import redis
 
-from app.errors import TransitionError
 from app.schemas import Job, JobStatus
 from app.settings import Settings
 from app.store import JobStore
+from app.store.errors import TransitionError
 
 log = logging.getLogger("stylewave.reaper")
 

@@ -25,11 +25,11 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from app.errors import StaleDelivery, TransitionError
 from app.logs import new_error_id
 from app.schemas import Job, WorkerInfo
 from app.settings import Settings
 from app.store import JobStore
+from app.store.errors import StaleDelivery, TransitionError
 from app.validation import InvalidParams
 from models.progress import Canceled
 

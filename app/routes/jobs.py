@@ -9,10 +9,10 @@ from fastapi import APIRouter, Header, HTTPException, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.deps import CallerDep, JobIdDep, StoreDep
-from app.errors import TransitionError
-from app.events import valid_event_id
 from app.schemas import Job, JobKind, JobList, JobStatus
 from app.store import JobStore
+from app.store.errors import TransitionError
+from app.store.events import valid_event_id
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

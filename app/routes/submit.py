@@ -8,11 +8,11 @@ from typing import Any
 from celery import Celery
 from fastapi import HTTPException, Response
 
-from app.errors import QueueFull
 from app.queue import send_job
 from app.schemas import Job, JobKind, WebhookFields
 from app.settings import Settings
 from app.store import JobStore
+from app.store.errors import QueueFull
 from app.webhooks import UnsafeUrl, resolve_public
 
 log = logging.getLogger("stylewave.api")

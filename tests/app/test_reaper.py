@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from app.embedded import shutdown, start_redis
-from app.errors import AlreadyRunning, StaleDelivery, TransitionError
 from app.reaper import Reaper
 from app.schemas import Job, JobKind, JobStatus, WorkerInfo
 from app.settings import Settings
 from app.store import JobStore
+from app.store.errors import AlreadyRunning, StaleDelivery, TransitionError
 
 LOST = WorkerInfo(host="gone", pid=7, heartbeat="gone:1:aa")
 OTHER = WorkerInfo(host="here", pid=8, heartbeat="here:1:bb")

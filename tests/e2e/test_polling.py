@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 from app.embedded import start_redis
-from app.keyspace import job_key
 from app.schemas import WebhookDelivery, WorkerInfo
 from app.store import JobStore
+from app.store.keys import job_key
 from tests.stack import Stack
 
 KEY_A = {"Authorization": "Bearer key-a"}

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.keyspace import STATS_JOBS, duration_key
 from app.schemas import Job, JobKind, JobStatus
+from app.store.keys import STATS_JOBS, duration_key
 
 # Upper bounds (seconds) of the job-duration histogram.
 DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)

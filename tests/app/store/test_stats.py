@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from app.schemas import JobKind, WorkerInfo
-from app.stats import read_stats
 from app.store import JobStore
+from app.store.stats import read_stats
 
 ME = WorkerInfo(host="test", pid=1)
 

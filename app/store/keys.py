@@ -9,8 +9,8 @@ Keys (all under the `sw:` prefix; Celery's broker keeps its own queues beside th
     sw:job:{id}:preview      latest preview PNG             (TTL)
     sw:job:{id}:plot         forecast plot PNG              (TTL)
     sw:job:{id}:cancel       cancel flag the worker polls   (TTL)
-    sw:job:{id}:whprogress   held WEBHOOK_PROGRESS_MS after a webhook progress event, to coalesce them (app/store.py)
-    sw:job:{id}:events       the job's event stream, a capped Redis Stream (TTL set when it finishes; app/events.py)
+    sw:job:{id}:whprogress   held WEBHOOK_PROGRESS_MS after a webhook progress event, to coalesce them (jobs.py)
+    sw:job:{id}:events       the job's event stream, a capped Redis Stream (TTL set when it finishes; events.py)
     sw:queued:{queue}        sorted set of queued ids, by creation time (for queue_position)
     sw:queued_by:{owner}     sorted set of an owner's queued ids (the per-key share of the queue)
     sw:owner:{owner}         sorted set of an owner's ids, by creation time
@@ -20,8 +20,8 @@ Keys (all under the `sw:` prefix; Celery's broker keeps its own queues beside th
                              (`run:{id}`, renewed by the process that runs it)
     sw:worker_capacity       hash worker heartbeat id -> JSON {"memory_mb", "max_size", "max_size_dream"}: what
                              each worker can plan
-    sw:model:{owner}:{key}   cached trained forecast models, per owner (TTL; app/model_cache.py)
-    sw:stats:jobs            hash "kind:status" -> jobs that entered that status, for /metrics (app/stats.py)
+    sw:model:{owner}:{key}   cached trained forecast models, per owner (TTL; model_cache.py)
+    sw:stats:jobs            hash "kind:status" -> jobs that entered that status, for /metrics (stats.py)
     sw:stats:duration:{kind} hash of run-time histogram buckets ("1.0" ... "+Inf") and "sum", for /metrics
     sw:secret:owner          the key that turns API keys into owner ids (app/owners.py)
     sw:webhook:secret        the key that signs webhooks, unless set in the environment (app/webhooks.py)
@@ -33,8 +33,8 @@ import json
 import re
 import secrets
 
-from app.errors import UnknownJob
 from app.schemas import Job, JobKind
+from app.store.errors import UnknownJob
 
 PREFIX = "sw:"
 QUEUE_OF_KIND = {JobKind.style_transfer: "style", JobKind.wave_forecast: "forecast"}
@@ -84,9 +84,13 @@ def lease_key(name: str) -> str:
     return f"{PREFIX}lease:{name}"
 
 
+def run_lease(job_id: str) -> str:
+    """The name of the lease of a job's current run (see `app.store.run_token` for its holder)."""
+    return f"run:{job_id}"
+
+
 def run_lease_key(job_id: str) -> str:
-    """The lease of a job's current run (see `app.store.run_token` for its holder)."""
-    return lease_key(f"run:{job_id}")
+    return lease_key(run_lease(job_id))
 
 
 def model_prefix(owner: str) -> str:

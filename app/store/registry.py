@@ -12,7 +12,7 @@ from typing import Any
 
 import redis
 
-from app.keyspace import WORKER_CAPACITY, WORKERS, lease_key
+from app.store.keys import WORKER_CAPACITY, WORKERS, lease_key
 
 HEARTBEAT_STALE_SECONDS = 30.0  # the default of STYLEWAVE_WORKER_LOST_SECONDS
 # Lua: stamp a heartbeat with the Redis server's clock, so that hosts with skewed clocks compare fairly.

@@ -2,9 +2,9 @@
 
 A status changes only through the named transitions below (`start`, `succeed`, `fail`, `cancel`,
 `worker_lost`); each is an optimistic WATCH/MULTI transaction, so an API cancel and a worker finishing at the
-same moment cannot both win. The same transaction writes the change's events (app/events.py) and counters
-(app/stats.py). Beside the records, the store holds `events` (following a job's event stream) and `workers`
-(heartbeats and leases: app/registry.py). Every key it uses is listed in app/keyspace.py.
+same moment cannot both win. The same transaction writes the change's events (`events.py`) and counters
+(`stats.py`). Beside the records, the store holds `events` (following a job's event stream) and `workers`
+(heartbeats and leases: `registry.py`). Every key it uses is listed in `keys.py`.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import redis.asyncio
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from app.errors import AlreadyRunning, QueueFull, StaleDelivery, TransitionError, UnknownJob
-from app.events import FOLLOW_BLOCK_MS, EventStream, emit, emit_change
-from app.keyspace import (
+from app.schemas import Job, JobError, JobKind, JobStatus, WebhookDelivery, WorkerInfo
+from app.store.errors import AlreadyRunning, QueueFull, StaleDelivery, TransitionError, UnknownJob
+from app.store.events import FOLLOW_BLOCK_MS, EventStream, emit, emit_change
+from app.store.keys import (
     QUEUE_OF_KIND,
     RUNNING,
     dump_record,
@@ -35,12 +36,12 @@ from app.keyspace import (
     queue_position,
     queued_by_key,
     queued_key,
+    run_lease,
     run_lease_key,
 )
-from app.model_cache import ModelCache
-from app.registry import WorkerRegistry
-from app.schemas import Job, JobError, JobKind, JobStatus, WebhookDelivery, WorkerInfo
-from app.stats import count_finish, count_status
+from app.store.model_cache import ModelCache
+from app.store.registry import WorkerRegistry
+from app.store.stats import count_finish, count_status
 
 log = logging.getLogger("stylewave.store")
 # Called with (record, event) for each webhook event of a job that has a webhook: "start", "progress",
@@ -270,7 +271,7 @@ class JobStore:
 
     def renew_run(self, job: Job, lease_ms: int) -> bool:
         """Renew the lease of this run of `job`; False once another run holds it (this one was superseded)."""
-        return self.workers.hold_lease(f"run:{job.id}", run_token(job), lease_ms)
+        return self.workers.hold_lease(run_lease(job.id), run_token(job), lease_ms)
 
     def progress(
         self,

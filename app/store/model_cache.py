@@ -11,7 +11,7 @@ from typing import Any
 
 import redis
 
-from app.keyspace import model_prefix
+from app.store.keys import model_prefix
 
 
 class ModelCache(MutableMapping[str, bytes]):

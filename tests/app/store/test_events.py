@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-from app.events import JobEvent
 from app.schemas import JobKind, WorkerInfo
 from app.store import JobStore
+from app.store.events import JobEvent
 
 ME = WorkerInfo(host="test", pid=1)
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import redis.asyncio
 
-from app.keyspace import is_job_id, job_key, load_record, queue_key_of, queue_position
 from app.schemas import Job, JobStatus
+from app.store.keys import is_job_id, job_key, load_record, queue_key_of, queue_position
 
 # A job's event stream is capped (XADD MAXLEN ~): progress comes at most twice a second, so this holds well
 # over ten minutes of it; a client resuming from an id trimmed away gets a fresh `status` event instead.

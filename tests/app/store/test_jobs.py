@@ -6,11 +6,11 @@ import time
 
 import pytest
 
-import app.store
-from app.errors import QueueFull, TransitionError, UnknownJob
-from app.keyspace import dump_record
+import app.store.jobs
 from app.schemas import Job, JobKind, JobStatus, WorkerInfo
 from app.store import JobStore
+from app.store.errors import QueueFull, TransitionError, UnknownJob
+from app.store.keys import dump_record
 
 ME = WorkerInfo(host="test", pid=1)
 
@@ -108,7 +108,7 @@ def test_an_owner_move_that_races_another_write_keeps_both(
             worker.progress(job_id, 0.5, "half")
         return dump_record(job)
 
-    monkeypatch.setattr(app.store, "dump_record", dump_after_a_rival_write)
+    monkeypatch.setattr(app.store.jobs, "dump_record", dump_after_a_rival_write)
     store.migrate_owner("old", "new")
     job = worker.get(job_id, owner="new")
     assert raced and job is not None and (job.progress, job.message) == (0.5, "half")
