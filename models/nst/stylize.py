@@ -65,22 +65,23 @@ def stylize(
         )
     started = time.perf_counter()
     prepared = prepare(config, content, styles, dev, weights_path, should_stop)
-    batch = prepared.variants
-    per_chunk = _chunk_size(len(batch), prepared.out_size, dev)
-    job = Footprint(per_chunk, len(prepared.styles), config.style_scale)
-    scales = plan_job(prepared.out_size, plan_scales(config, prepared.out_size), memory_bytes, job)
-    chunks = math.ceil(len(batch) / per_chunk)
-    total = sum(s.tile_steps() for s in scales) * chunks
-    tracker = Tracker(total, on_progress, should_stop, config.preview_every, step_costs(scales) * chunks)
-    results: list[torch.Tensor] = []
-    fine_seconds = 0.0
-    for start in range(0, len(batch), per_chunk):
-        x, seconds = run_chunk(prepared, batch[start : start + per_chunk], scales, tracker)
-        results.append(x)
-        fine_seconds += seconds
-    result = assemble(prepared, torch.cat(results), tracker, started, fine_seconds / (scales[-1].steps * chunks))
-    result.metrics.update(iterations=sum(s.steps for s in scales) * chunks, scales=_describe(scales))
+    chunks, scales = _plan(prepared, memory_bytes)
+    total = sum(s.tile_steps() for s in scales) * len(chunks)
+    tracker = Tracker(total, on_progress, should_stop, config.preview_every, step_costs(scales) * len(chunks))
+    runs = [run_chunk(prepared, chunk, scales, tracker) for chunk in chunks]  # [(images, seconds at full size)]
+    fine_seconds = sum(seconds for _, seconds in runs) / (scales[-1].steps * len(chunks))
+    result = assemble(prepared, torch.cat([x for x, _ in runs]), tracker, started, fine_seconds)
+    result.metrics.update(iterations=sum(s.steps for s in scales) * len(chunks), scales=_describe(scales))
     return result
+
+
+def _plan(prepared: Prepared, memory_bytes: int | None) -> tuple[list[list[Variant]], list[Scale]]:
+    """The sweep's variants in batches small enough to run together, and the scales each batch runs through."""
+    batch = prepared.variants
+    per_chunk = _chunk_size(len(batch), prepared.out_size, prepared.device)
+    job = Footprint(per_chunk, len(prepared.styles), prepared.config.style_scale)
+    scales = plan_job(prepared.out_size, plan_scales(prepared.config, prepared.out_size), memory_bytes, job)
+    return [batch[i : i + per_chunk] for i in range(0, len(batch), per_chunk)], scales
 
 
 @dataclass
