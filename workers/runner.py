@@ -123,17 +123,8 @@ def job_run(
     store: JobStore, settings: Settings, job_id: str, worker: WorkerInfo, delivery: int = 0
 ) -> Iterator[JobRun | None]:
     """Start the job (or yield None when it must not run) and turn every way out into a final status."""
-    try:
-        job = store.start(job_id, worker, delivery, settings.run_lease_ms, is_dead=_dead_sibling(worker))
-    except TransitionError as exc:  # finished already (e.g. canceled while queued), requeued, or no such job
-        log.info("job skipped: %s", exc, extra={"job_id": job_id[:64]})
-        yield None
-        return
-    if job.attempts > settings.max_attempts:
-        lost = job.attempts - 1
-        message = f"the job stopped its worker {lost} times (out of memory or a crash?); gave up"
-        _fail(store, job_id, "worker_lost", message, delivery)
-        log.error("job failed after repeated worker loss", extra={"job_id": job_id, "attempt": job.attempts})
+    job = _start(store, settings, job_id, worker, delivery)
+    if job is None:
         yield None
         return
     where = f"{worker.host}:{worker.pid}"
@@ -166,6 +157,23 @@ def job_run(
         _fail(store, job_id, "internal_error", f"internal error {error_id}; the worker's log has the details", delivery)
     finally:
         lease.set()
+
+
+def _start(store: JobStore, settings: Settings, job_id: str, worker: WorkerInfo, delivery: int) -> Job | None:
+    """The running record, or None when the job must not run: finished already (e.g. canceled while queued),
+    requeued to another delivery, unknown, or given up after stopping its worker too often (`worker_lost`)."""
+    try:
+        job = store.start(job_id, worker, delivery, settings.run_lease_ms, is_dead=_dead_sibling(worker))
+    except TransitionError as exc:
+        log.info("job skipped: %s", exc, extra={"job_id": job_id[:64]})
+        return None
+    if job.attempts > settings.max_attempts:
+        lost = job.attempts - 1
+        message = f"the job stopped its worker {lost} times (out of memory or a crash?); gave up"
+        _fail(store, job_id, "worker_lost", message, delivery)
+        log.error("job failed after repeated worker loss", extra={"job_id": job_id, "attempt": job.attempts})
+        return None
+    return job
 
 
 def _dead_sibling(me: WorkerInfo) -> Callable[[WorkerInfo], bool]:
