@@ -41,6 +41,7 @@ class JobOutput:
 
 
 def png_bytes(image: Image.Image) -> bytes:
+    """An image as PNG bytes."""
     buf = io.BytesIO()
     image.save(buf, format="PNG")
     return buf.getvalue()
@@ -124,11 +125,13 @@ def forecast_job(
         body["timestamps"] = request.timestamps
     outputs = {"result": json.dumps(body).encode()}
     if plot:
-        from workers.plots import forecast_figure, png_bytes  # matplotlib: a second's import that style jobs never need
+        from workers.plots import (
+            figure_png,
+            forecast_figure,
+        )  # matplotlib: a second's import that style jobs never need
 
-        tail = series[-max(4 * request.horizon, 200) :]  # (<=T, C): the end of the history, for context
-        figure = forecast_figure(tail, result.forecast, result.intervals, actual, len(series), result.model)
-        outputs["plot"] = png_bytes(figure)
+        figure = forecast_figure(series, result.forecast, result.intervals, actual, len(series), result.model)
+        outputs["plot"] = figure_png(figure)
     return JobOutput(metrics, outputs)
 
 
