@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -20,6 +21,8 @@ from app.schemas import StyleTransferParams, WaveForecastRequest, WebhookFields
 from models import nst
 from models import waves as forecasting
 from models.progress import OnProgress, Progress
+
+log = logging.getLogger("stylewave.worker")
 
 
 class Listener(Protocol):
@@ -109,6 +112,13 @@ def forecast_job(
     metrics = dict(result.metrics, model=result.model)
     if actual is not None:
         metrics["forecast_rmse"] = float(np.sqrt(np.mean((result.forecast - actual) ** 2)))
+    outputs: dict[str, bytes] = {}
+    if plot:
+        try:
+            outputs["plot"] = _plot(series, actual, request.horizon, result)
+        except (ValueError, OverflowError, FloatingPointError) as exc:  # the forecast stands without its picture
+            log.warning("forecast plot not drawn: %s", exc)
+            metrics["plot"] = f"not drawn: {exc}"
     body: dict[str, Any] = {
         "start": len(series),
         "horizon": request.horizon,
@@ -122,14 +132,16 @@ def forecast_job(
         body["actual"] = actual.tolist()
     if request.timestamps is not None:
         body["timestamps"] = request.timestamps
-    outputs = {"result": json.dumps(body).encode()}
-    if plot:
-        from workers.plots import forecast_figure, png_bytes  # matplotlib: a second's import that style jobs never need
-
-        tail = series[-max(4 * request.horizon, 200) :]  # (<=T, C): the end of the history, for context
-        figure = forecast_figure(tail, result.forecast, result.intervals, actual, len(series), result.model)
-        outputs["plot"] = png_bytes(figure)
+    outputs["result"] = json.dumps(body).encode()
     return JobOutput(metrics, outputs)
+
+
+def _plot(series: np.ndarray, actual: np.ndarray | None, horizon: int, result: forecasting.ForecastResult) -> bytes:
+    """The forecast plot PNG: the end of the history, the forecast with its bands, the truth when known."""
+    from workers.plots import forecast_figure, png_bytes  # matplotlib: a second's import that style jobs never need
+
+    tail = series[-max(4 * horizon, 200) :]  # (<=T, C): the end of the history, for context
+    return png_bytes(forecast_figure(tail, result.forecast, result.intervals, actual, len(series), result.model))
 
 
 def _forecast_inputs(request: WaveForecastRequest) -> tuple[np.ndarray, np.ndarray | None]:
