@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
+from app.images import orientation
 from app.schemas import StyleTransferParams, WaveForecastRequest, WebhookFields
 from models import nst
 from models import waves as forecasting
@@ -162,9 +163,16 @@ def rounded_losses(losses: Any) -> dict[str, float]:
 
 
 def _decode(blob: bytes) -> Image.Image:
-    """The image, opened lazily: models/nst decodes it straight down to the size it works at (`imaging.shrink`)."""
+    """The image, opened lazily: models/nst decodes it straight down to the size it works at (`imaging.shrink`).
+
+    A photo whose EXIF orientation turns or mirrors it (as phones store them) is decoded now and turned upright,
+    as a browser shows it; the API's size checks (app/images.py) already count it upright.
+    """
     try:
-        return Image.open(io.BytesIO(blob))
+        image = Image.open(io.BytesIO(blob))
+        if orientation(image) != 1:
+            return ImageOps.exif_transpose(image)
+        return image
     except (OSError, SyntaxError, ValueError) as exc:
         raise ValueError(f"an input image cannot be read ({exc})") from exc
 

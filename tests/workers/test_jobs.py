@@ -11,6 +11,7 @@ from PIL import Image
 
 from app.schemas import MAX_VALUE, StyleTransferParams, WaveForecastRequest
 from models.progress import Canceled
+from tests.app.test_images import turned_jpeg
 from tests.conftest import make_content, make_style
 from workers.jobs import forecast_job, style_job
 
@@ -98,3 +99,9 @@ def test_a_plot_that_cannot_be_drawn_leaves_the_forecast(monkeypatch: pytest.Mon
     body = json.loads(out.outputs["result"])
     assert "plot" not in out.outputs and len(body["forecast"]) == 3
     assert body["metrics"]["plot"] == "not drawn: arange: cannot compute length"
+
+
+def test_a_photo_stored_on_its_side_is_stylised_upright() -> None:
+    params = StyleTransferParams(mode="content", size=64, iterations=2, scales=1)
+    out = style_job(params, turned_jpeg(6, (64, 48)), [], device="cpu")
+    assert Image.open(io.BytesIO(out.outputs["result"])).size == (48, 64)
