@@ -16,6 +16,10 @@ from PIL import Image
 
 _OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 ACCEPTED_FORMATS = {"PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF"}
+# The EXIF orientation tag, and its values that turn the stored pixels a quarter: the image is shown (and
+# stylised) upright, so its width and height swap. The worker applies the tag when it decodes.
+ORIENTATION = 0x0112
+TURNED = {5, 6, 7, 8}
 
 
 class ImageRejected(ValueError):
@@ -27,7 +31,8 @@ class ImageRejected(ValueError):
 
 
 def check_image(data: bytes, field: str, max_pixels: int) -> tuple[int, int]:
-    """Return (width, height) of an image read from its header alone, or raise ImageRejected.
+    """Return (width, height) of an image as shown (EXIF orientation applied), read from its header alone, or
+    raise ImageRejected.
 
     The pixel count is capped *before* anything is decoded, so a decompression bomb (say a 30,000 x 30,000
     1-bit PNG of a few kilobytes) is refused without allocating its pixels.
@@ -41,6 +46,8 @@ def check_image(data: bytes, field: str, max_pixels: int) -> tuple[int, int]:
             if image.format not in ACCEPTED_FORMATS:
                 raise ImageRejected(field, f"unsupported image format {image.format}", 415)
             width, height = image.size
+            if orientation(image) in TURNED:  # a phone photo stored on its side: shown upright
+                width, height = height, width
             if width * height > max_pixels:
                 raise ImageRejected(
                     field, f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels", 413
@@ -58,6 +65,20 @@ def check_image(data: bytes, field: str, max_pixels: int) -> tuple[int, int]:
     if min(width, height) < 1:
         raise ImageRejected(field, "image has no pixels")
     return width, height
+
+
+def orientation(image: Image.Image) -> int:
+    """The EXIF orientation still to apply (1: none) from what opening the file has read: a JPEG's, WebP's or
+    PNG's EXIF block. Nothing is decoded (a PNG's eXIf chunk after its pixels is not looked for)."""
+    if image.format == "TIFF":
+        return 1  # Pillow turns a TIFF upright itself: its size is the upright one, and so are its pixels
+    try:
+        exif = Image.Exif()
+        exif.load(image.info.get("exif") or b"")
+        value = exif.get(ORIENTATION, 1)
+        return value if value in range(1, 9) else 1
+    except Exception:  # a malformed EXIF block: the pixels are shown as stored, as most viewers do
+        return 1
 
 
 def _check_structure(image: Image.Image, data: bytes) -> None:

@@ -29,6 +29,9 @@ MAX_CHANNELS = 16
 MAX_TERMS = 32
 MAX_SEED_STEPS = 100_000
 MAX_SEASON_LENGTHS = 3
+# The largest magnitude of a series value, given or generated: about the square root of the largest float, so
+# that squares, sums of squares and the plot's axes stay finite.
+MAX_VALUE = 1e150
 
 
 # The style-transfer choices. models/nst/modes.py holds the same enums (the API process must not import it);
@@ -368,6 +371,12 @@ class WaveChannel(BaseModel):
     offset: float = 0.0
     terms: list[WaveTerm] = Field(default_factory=list, max_length=MAX_TERMS)
 
+    @model_validator(mode="after")
+    def _bounded(self) -> WaveChannel:
+        if abs(self.offset) + sum(abs(t.amplitude) for t in self.terms) > MAX_VALUE:
+            raise ValueError(f"|offset| plus the terms' |amplitude| must be at most {MAX_VALUE:g}")
+        return self
+
 
 # The seed experiment's two channels (models/waves/generator.py holds the same; tests/app/test_schemas.py
 # checks that they agree): what `stylewave forecast` runs when given no waves or series.
@@ -438,6 +447,13 @@ class WaveForecastRequest(WebhookFields):
         """A list, or a comma list (query strings, the CLI's --timestamps); ISO 8601 labels hold no commas."""
         return _split_list(v)
 
+    @field_validator("noise_std")
+    @classmethod
+    def _noise_bounded(cls, v: float) -> float:
+        if v > MAX_VALUE:
+            raise ValueError(f"must be at most {MAX_VALUE:g}")
+        return v
+
     @field_validator("season_length")
     @classmethod
     def _period_range(cls, v: list[float] | None) -> list[float] | None:
@@ -456,6 +472,8 @@ class WaveForecastRequest(WebhookFields):
             for i, row in enumerate(self.series):
                 if len(row) != width:
                     raise ValueError(f"series: row {i} has {len(row)} values, row 0 has {width} (ragged)")
+                if any(abs(v) > MAX_VALUE for v in row):
+                    raise ValueError(f"series: row {i} has a value beyond ±{MAX_VALUE:g}")
         length = len(self.series) if self.series is not None else self.history
         needed = min_history(self.horizon)
         if length < needed:

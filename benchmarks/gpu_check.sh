@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Style transfer on a CUDA machine, in under 5 minutes: the model tests on CUDA, then 512 px x 500
 # L-BFGS iterations in fp32 and in bf16 (single scale), printing seconds per iteration and the ratio.
-# Usage: benchmarks/gpu_check.sh   (PYTHON=/path/to/python to use another interpreter than .venv's)
+# Usage: CONTENT=photo.jpg STYLE=painting.jpg benchmarks/gpu_check.sh   (without them: synthetic images;
+# PYTHON=/path/to/python to use another interpreter than .venv's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
@@ -13,7 +14,7 @@ STYLEWAVE_TEST_DEVICE=cuda timeout 150 "$PYTHON" -m pytest -q -p no:cacheprovide
     tests/models/nst/test_vgg.py tests/models/nst/test_losses.py tests/models/nst/test_style.py
 
 echo "== 512 px x 500 iterations, fp32 vs bf16"
-timeout 120 "$PYTHON" - "${CONTENT:-../shared/images/tubingen.jpg}" "${STYLE:-../shared/images/starry_night.jpg}" <<'PY'
+timeout 120 "$PYTHON" - "${CONTENT:-}" "${STYLE:-}" <<'PY'
 import sys
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from benchmarks.nst_vs_pastiche import Judge
 from models.nst import StyleConfig, stylize
 
 content_path, style_path = map(Path, sys.argv[1:3])
-if content_path.exists() and style_path.exists():
+if sys.argv[1] and sys.argv[2] and content_path.is_file() and style_path.is_file():
     content, style = Image.open(content_path).convert("RGB"), Image.open(style_path).convert("RGB")
 else:  # no test images on this machine: synthetic ones keep the timing meaningful
     gen = torch.Generator().manual_seed(0)

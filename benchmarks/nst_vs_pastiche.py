@@ -4,7 +4,7 @@ Runs pastiche's CLI for 300 L-BFGS steps at 512 px (workspace saved every 25 ste
 settings, and reports per-iteration times, neutral quality figures measured with the same Caffe VGG-19,
 the time at which ours dominates pastiche's 300-step output, and the ratio of the two times.
 
-    .venv/bin/python benchmarks/nst_vs_pastiche.py [--content ..] [--style ..] [--out-dir benchmarks/out]
+    .venv/bin/python benchmarks/nst_vs_pastiche.py --content PHOTO --style PAINTING [--out-dir benchmarks/out]
 
 Quality, for an output O (content C resized to O's size, style S resized to O's pixel count):
     content_rel = ‖F(O) - F(C)‖ / ‖F(C)‖ at conv4_2 (post-ReLU)
@@ -138,8 +138,8 @@ def run_ours(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--content", type=Path, default=REPO / "../shared/images/tubingen.jpg")
-    parser.add_argument("--style", type=Path, default=REPO / "../shared/images/starry_night.jpg")
+    parser.add_argument("--content", type=Path, required=True, help="the photo (the figures use tubingen.jpg)")
+    parser.add_argument("--style", type=Path, required=True, help="the painting (the figures use starry_night.jpg)")
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--pastiche-steps", type=int, default=300)
     parser.add_argument("--pastiche-every", type=int, default=25)

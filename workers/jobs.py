@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
+from app.images import orientation
 from app.schemas import StyleTransferParams, WaveForecastRequest, WebhookFields
 from models import nst
 from models import waves as forecasting
 from models.progress import OnProgress, Progress
+
+log = logging.getLogger("stylewave.worker")
 
 
 class Listener(Protocol):
@@ -110,6 +114,13 @@ def forecast_job(
     metrics = dict(result.metrics, model=result.model)
     if actual is not None:
         metrics["forecast_rmse"] = float(np.sqrt(np.mean((result.forecast - actual) ** 2)))
+    outputs: dict[str, bytes] = {}
+    if plot:
+        try:
+            outputs["plot"] = _plot(series, actual, result)
+        except (ValueError, OverflowError, FloatingPointError) as exc:  # the forecast stands without its picture
+            log.warning("forecast plot not drawn: %s", exc)
+            metrics["plot"] = f"not drawn: {exc}"
     body: dict[str, Any] = {
         "start": len(series),
         "horizon": request.horizon,
@@ -123,16 +134,16 @@ def forecast_job(
         body["actual"] = actual.tolist()
     if request.timestamps is not None:
         body["timestamps"] = request.timestamps
-    outputs = {"result": json.dumps(body).encode()}
-    if plot:
-        from workers.plots import (
-            figure_png,
-            forecast_figure,
-        )  # matplotlib: a second's import that style jobs never need
-
-        figure = forecast_figure(series, result.forecast, result.intervals, actual, len(series), result.model)
-        outputs["plot"] = figure_png(figure)
+    outputs["result"] = json.dumps(body).encode()
     return JobOutput(metrics, outputs)
+
+
+def _plot(series: np.ndarray, actual: np.ndarray | None, result: forecasting.ForecastResult) -> bytes:
+    """The forecast plot PNG: the end of the history, the forecast with its bands, the truth when known."""
+    # matplotlib: a second's import that style jobs never need
+    from workers.plots import figure_png, forecast_figure
+
+    return figure_png(forecast_figure(series, result.forecast, result.intervals, actual, len(series), result.model))
 
 
 def _forecast_inputs(request: WaveForecastRequest) -> tuple[np.ndarray, np.ndarray | None]:
@@ -153,9 +164,16 @@ def rounded_losses(losses: Any) -> dict[str, float]:
 
 
 def _decode(blob: bytes) -> Image.Image:
-    """The image, opened lazily: models/nst decodes it straight down to the size it works at (`imaging.shrink`)."""
+    """The image, opened lazily: models/nst decodes it straight down to the size it works at (`imaging.shrink`).
+
+    A photo whose EXIF orientation turns or mirrors it (as phones store them) is decoded now and turned upright,
+    as a browser shows it; the API's size checks (app/images.py) already count it upright.
+    """
     try:
-        return Image.open(io.BytesIO(blob))
+        image = Image.open(io.BytesIO(blob))
+        if orientation(image) != 1:
+            return ImageOps.exif_transpose(image)
+        return image
     except (OSError, SyntaxError, ValueError) as exc:
         raise ValueError(f"an input image cannot be read ({exc})") from exc
 

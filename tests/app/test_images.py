@@ -38,3 +38,17 @@ def test_a_good_image_passes_and_the_pixel_cap_is_413() -> None:
     with pytest.raises(ImageRejected) as caught:
         check_image(_png(), "content", 100)
     assert caught.value.status == 413 and "40x30" in str(caught.value)
+
+
+def turned_jpeg(orientation: int, size: tuple[int, int] = (64, 48)) -> bytes:
+    """A JPEG stored `size` wide and high, whose EXIF orientation says how to show it (6: turn it a quarter)."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    Image.new("RGB", size, (90, 140, 200)).save(buf, format="JPEG", exif=exif.tobytes())
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(("orientation", "shown"), [(1, (64, 48)), (3, (64, 48)), (6, (48, 64)), (8, (48, 64))])
+def test_the_size_is_the_upright_size(orientation: int, shown: tuple[int, int]) -> None:
+    assert check_image(turned_jpeg(orientation), "content", 10**6) == shown

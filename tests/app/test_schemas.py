@@ -95,6 +95,18 @@ def test_series_must_be_rectangular_and_finite() -> None:
         schemas.WaveForecastRequest.model_validate({"series": [[float("inf")]] * 100, "horizon": 5})
 
 
+def test_values_are_bounded_so_that_their_squares_stay_finite() -> None:
+    big = schemas.MAX_VALUE
+    schemas.WaveForecastRequest.model_validate({"series": [[big], [-big]] * 30, "horizon": 5})
+    with pytest.raises(ValidationError, match="row 31 has a value beyond"):
+        schemas.WaveForecastRequest.model_validate({"series": [[1.0]] * 31 + [[big * 10]] + [[1.0]] * 30})
+    terms = [{"fn": "sin", "amplitude": big / 2, "period": 10}, {"fn": "cos", "amplitude": big, "period": 7}]
+    with pytest.raises(ValidationError, match="amplitude"):
+        schemas.WaveForecastRequest.model_validate({"waves": [{"offset": 0, "terms": terms}]})
+    with pytest.raises(ValidationError, match="noise_std"):
+        schemas.WaveForecastRequest.model_validate({"waves": [{"offset": 0}], "noise_std": big * 10})
+
+
 @pytest.mark.parametrize("mode", list(modes.Mode))
 def test_api_defaults_are_the_algorithms_defaults(mode: modes.Mode) -> None:
     api = schemas.StyleTransferParams(mode=schemas.Mode(mode.value))

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from app.schemas import StyleTransferParams, WaveForecastRequest
+from app.schemas import MAX_VALUE, StyleTransferParams, WaveForecastRequest
 from models.progress import Canceled
+from tests.app.test_images import turned_jpeg
 from tests.conftest import make_content, make_style
 from workers.jobs import forecast_job, style_job
 
@@ -79,3 +80,28 @@ def test_forecast_job_returns_the_api_result_and_the_plot() -> None:
     fractions = [r[0] for r in listener.reports]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and listener.reports[-1][1] == "done"
     assert "plot" not in forecast_job(request, plot=False).outputs
+
+
+def test_a_series_at_the_value_bound_gets_its_forecast_and_plot() -> None:
+    rows = [[MAX_VALUE * (-1) ** i] for i in range(60)]  # the API's largest magnitude, alternating sign
+    out = forecast_job(WaveForecastRequest(series=rows, horizon=3, model="auto"))
+    body = json.loads(out.outputs["result"])
+    assert all(abs(v) <= 2 * MAX_VALUE for row in body["forecast"] for v in row)
+    assert out.outputs["plot"][:4] == b"\x89PNG" and "plot" not in body["metrics"]
+
+
+def test_a_plot_that_cannot_be_drawn_leaves_the_forecast(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise ValueError("arange: cannot compute length")
+
+    monkeypatch.setattr("workers.plots.forecast_figure", refuse)
+    out = forecast_job(WaveForecastRequest(series=[[float(i % 5)] for i in range(60)], horizon=3, model="ar"))
+    body = json.loads(out.outputs["result"])
+    assert "plot" not in out.outputs and len(body["forecast"]) == 3
+    assert body["metrics"]["plot"] == "not drawn: arange: cannot compute length"
+
+
+def test_a_photo_stored_on_its_side_is_stylised_upright() -> None:
+    params = StyleTransferParams(mode="content", size=64, iterations=2, scales=1)
+    out = style_job(params, turned_jpeg(6, (64, 48)), [], device="cpu")
+    assert Image.open(io.BytesIO(out.outputs["result"])).size == (48, 64)
