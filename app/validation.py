@@ -114,7 +114,7 @@ def min_edge(layer: str) -> int:
 
 
 def output_size(width: int, height: int, longest: int) -> tuple[int, int]:
-    """(width, height) scaled so the longest edge is `longest`, as models/nst/imaging.fit_size computes it."""
+    """(width, height) scaled so the longest edge is `longest`, as `models.nst.imaging.fit_size` computes it."""
     if width >= height:
         return longest, max(1, round(height * longest / width))
     return max(1, round(width * longest / height)), longest
