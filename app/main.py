@@ -13,7 +13,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.csv_body import CSVForecastBody
 from app.embedded import die_with_parent
@@ -23,7 +22,7 @@ from app.owners import Owners
 from app.queue import make_celery, send_job
 from app.reaper import start_reaper
 from app.routes import docs, health, jobs, style_transfers, wave_forecasts, webhooks
-from app.security import BodyLimit, HttpDefaults
+from app.security import BodyLimit, ContentTypeGuard, HttpDefaults
 from app.settings import Settings, get_settings
 from app.store import JobStore
 from app.webhooks import queue_delivery
@@ -32,30 +31,6 @@ STATIC_DIR = Path(__file__).parent / "static"
 log = logging.getLogger("stylewave.api")
 
 STORE_FULL_RETRY_SECONDS = 60
-# POST endpoints and the body type each accepts; anything else is refused with 415 before parsing.
-_BODY_TYPES = {
-    "/v1/style-transfers": ("multipart/form-data",),
-    "/v1/wave-forecasts": ("application/json", "text/csv", "multipart/form-data"),  # CSV: see app.csv_body
-}
-
-
-class ContentTypeGuard:
-    """Answer 415 when a submission's Content-Type is not one its endpoint takes."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            expected = _BODY_TYPES.get(scope["path"].rstrip("/"))
-            if expected is not None:
-                headers = dict(scope["headers"])
-                given = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
-                if given not in expected:
-                    detail = f"Content-Type must be {' or '.join(expected)}, not {given or 'missing'}"
-                    await JSONResponse({"detail": detail}, 415)(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
 
 
 async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
@@ -106,6 +81,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The FastAPI app: its store and Celery client, the middleware, one router per resource, the web page."""
     settings = settings or get_settings()
     app = FastAPI(
         title="stylewave",

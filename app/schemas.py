@@ -439,13 +439,7 @@ class WaveForecastRequest(WebhookFields):
     @classmethod
     def _periods(cls, v: Any) -> Any:
         """One number, a list, or a comma list (forms and query strings) -> a list of periods."""
-        if v is None or isinstance(v, bool):
-            return v
-        items = v if isinstance(v, list) else [v]
-        out: list[Any] = []
-        for item in items:
-            out += [p.strip() for p in item.split(",") if p.strip()] if isinstance(item, str) else [item]
-        return out
+        return v if isinstance(v, bool) else _split_list(v)  # a bool stays one, for the list check to refuse
 
     @field_validator("timestamps", mode="before")
     @classmethod

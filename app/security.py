@@ -12,6 +12,8 @@ fast path in front of the framework).
   `Referrer-Policy: no-referrer` and a Content-Security-Policy (`frame-ancestors 'none'`; the page loads
   scripts, styles and data from this origin only, and has no inline script or style). Everything under
   `/v1/` also gets `Cache-Control: private, no-store`: records and results are one key's private data.
+- **Content types.** A submission whose Content-Type its endpoint does not take is refused with 415 before
+  its body is parsed.
 - **JSON body cap.** A JSON body over `STYLEWAVE_MAX_JSON_BYTES` is refused with 413 (JSON `detail`), from
   its Content-Length when it has one, else as it streams in.
 """
@@ -22,6 +24,7 @@ import json
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.settings import Settings
@@ -201,3 +204,29 @@ class BodyLimit:
         what = "the JSON body" if self.json_only else "the request body"
         body = what if more else f"{what} of {size} bytes"
         return f"{body} exceeds the limit of {self.max_bytes} bytes"
+
+
+# POST endpoints and the body type each accepts; anything else is refused with 415 before parsing.
+_BODY_TYPES = {
+    "/v1/style-transfers": ("multipart/form-data",),
+    "/v1/wave-forecasts": ("application/json", "text/csv", "multipart/form-data"),  # CSV: see app.csv_body
+}
+
+
+class ContentTypeGuard:
+    """Answer 415 when a submission's Content-Type is not one its endpoint takes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            expected = _BODY_TYPES.get(scope["path"].rstrip("/"))
+            if expected is not None:
+                headers = dict(scope["headers"])
+                given = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
+                if given not in expected:
+                    detail = f"Content-Type must be {' or '.join(expected)}, not {given or 'missing'}"
+                    await JSONResponse({"detail": detail}, 415)(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)

@@ -27,7 +27,6 @@ from app.schemas import Job
 from app.settings import Settings
 
 SECRET_KEY = "sw:webhook:secret"
-EVENTS = ("start", "progress", "completed")
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:

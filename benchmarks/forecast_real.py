@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from models.runtime import preload
-from models.waves import Term, Wave, generate
+from models.waves import Term, Wave, conformal_intervals, generate, run_forecast
+from models.waves.combine import Combination
 
 LEVELS = (80, 95)
 BUCKETS = (("1-10%", 0.0, 0.1), ("10-50%", 0.1, 0.5), ("50-100%", 0.5, 1.0))
@@ -239,21 +240,15 @@ def ours_forecast(name: str, series: Series, train: np.ndarray) -> Forecast:
     """
     if name == "auto-nolstm":
         return _without_lstm(series, train)
-    try:
-        forecast = importlib.import_module("models.waves.forecast")
-    except ImportError:  # before the models/waves package
-        forecast = importlib.import_module("models.forecast")
-    result = forecast.run_forecast(train, series.horizon, name, seed=0)
+    result = run_forecast(train, series.horizon, name, seed=0)
     bands = {lv: result.intervals[str(lv)] for lv in LEVELS}
     return result.forecast, bands, {"model": result.model, "metrics": result.metrics}
 
 
 def _without_lstm(series: Series, train: np.ndarray) -> Forecast:
-    combine = importlib.import_module("models.waves.combine")
-    intervals = importlib.import_module("models.waves.intervals")
-    comb = combine.Combination(series.horizon, use_lstm=False).fit(train)
+    comb = Combination(series.horizon, use_lstm=False).fit(train)
     mean = comb.predict_at(train, np.array([len(train)]), series.horizon)[0]
-    bands = intervals.conformal_intervals(mean, comb.actual - comb.backtest_forecast(), nonneg=train.min(0) >= 0)
+    bands = conformal_intervals(mean, comb.actual - comb.backtest_forecast(), nonneg=train.min(0) >= 0)
     return mean, {lv: bands[str(lv)] for lv in LEVELS}, {}
 
 

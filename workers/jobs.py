@@ -45,6 +45,7 @@ class JobOutput:
 
 
 def png_bytes(image: Image.Image) -> bytes:
+    """An image as PNG bytes."""
     buf = io.BytesIO()
     image.save(buf, format="PNG")
     return buf.getvalue()
@@ -116,7 +117,7 @@ def forecast_job(
     outputs: dict[str, bytes] = {}
     if plot:
         try:
-            outputs["plot"] = _plot(series, actual, request.horizon, result)
+            outputs["plot"] = _plot(series, actual, result)
         except (ValueError, OverflowError, FloatingPointError) as exc:  # the forecast stands without its picture
             log.warning("forecast plot not drawn: %s", exc)
             metrics["plot"] = f"not drawn: {exc}"
@@ -137,12 +138,12 @@ def forecast_job(
     return JobOutput(metrics, outputs)
 
 
-def _plot(series: np.ndarray, actual: np.ndarray | None, horizon: int, result: forecasting.ForecastResult) -> bytes:
+def _plot(series: np.ndarray, actual: np.ndarray | None, result: forecasting.ForecastResult) -> bytes:
     """The forecast plot PNG: the end of the history, the forecast with its bands, the truth when known."""
-    from workers.plots import forecast_figure, png_bytes  # matplotlib: a second's import that style jobs never need
+    # matplotlib: a second's import that style jobs never need
+    from workers.plots import figure_png, forecast_figure
 
-    tail = series[-max(4 * horizon, 200) :]  # (<=T, C): the end of the history, for context
-    return png_bytes(forecast_figure(tail, result.forecast, result.intervals, actual, len(series), result.model))
+    return figure_png(forecast_figure(series, result.forecast, result.intervals, actual, len(series), result.model))
 
 
 def _forecast_inputs(request: WaveForecastRequest) -> tuple[np.ndarray, np.ndarray | None]:

@@ -1,4 +1,4 @@
-"""Forecast plot as PNG bytes: the end of the history, the forecast with its bands, the truth if known, the model.
+"""The forecast plot: the end of the history, the forecast with its bands, the truth if known, the model; as a PNG.
 
 Pure matplotlib (Agg) and numpy. The forecast job body draws it (in the worker, or in the CLI's local runs).
 """
@@ -116,7 +116,7 @@ def _draw_channel(ax: Axes, curves: Curves, c: int) -> None:
     ax.grid(alpha=0.3)
 
 
-def png_bytes(fig: Figure) -> bytes:
+def figure_png(fig: Figure) -> bytes:
     """A figure as PNG bytes."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

@@ -2,7 +2,8 @@
 
 Every message is checked again here with the API's own check (`app/validation.py`): the schema, this
 deployment's limits and the image headers. A message the API would have refused (forged, or from an older
-version) ends its job `failed` with `invalid_params`, as does any other failure once the message is taken.
+version) ends its job `failed` with `invalid_params`; any other failure once the message is taken is sorted
+by `workers/runner.py` (`model_error`, `time_limit`, `internal_error`...), so no job is left running.
 """
 
 from __future__ import annotations

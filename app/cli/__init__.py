@@ -1,7 +1,8 @@
 """The `stylewave` command: the processes (serve, api, worker, webhooks) and the client commands (stylize, forecast).
 
 `processes.py` launches the service's parts; `stylize.py` and `forecast.py` are the client commands, which
-run a job on a server (`--server`) or in this process through `local.py`; `common.py` holds what they share.
+run a job on a server (`--server`) or in this process through `local.py`; `options.py` derives their options
+from the API's request schemas, and `common.py` holds the rest they share.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import redis
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel
 
 from app.deps import SettingsDep, StoreDep, get_caller
 from app.logs import new_error_id
@@ -17,13 +18,24 @@ router = APIRouter(tags=["health"])
 log = logging.getLogger("stylewave.api")
 
 
-@router.get("/healthz")
-async def healthz() -> dict[str, str]:
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    redis: bool
+    workers: int  # workers with a recent heartbeat
+    detail: str | None = None  # why not ready; absent when ready
+
+
+@router.get("/healthz", response_model=Health)
+async def healthz() -> Health:
     """Liveness: the API process answers."""
-    return {"status": "ok"}
+    return Health(status="ok")
 
 
-@router.get("/readyz")
+@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness, "description": "Not ready"}})
 def readyz(store: StoreDep, settings: SettingsDep) -> JSONResponse:
     """Readiness: Redis answers and at least one worker has a recent heartbeat."""
     try:
@@ -33,12 +45,14 @@ def readyz(store: StoreDep, settings: SettingsDep) -> JSONResponse:
         error_id = new_error_id()
         log.error("readiness: the job store failed (error id %s): %s", error_id, exc)
         detail = f"the job store (Redis) is unavailable (error id {error_id})"
-        return JSONResponse({"ready": False, "redis": False, "workers": 0, "detail": detail}, 503)
-    ready = bool(workers)
-    body: dict[str, object] = {"ready": ready, "redis": True, "workers": len(workers)}
-    if not ready:
-        body["detail"] = "no worker is alive"
-    return JSONResponse(body, 200 if ready else 503)
+        return _readiness(Readiness(ready=False, redis=False, workers=0, detail=detail))
+    idle = None if workers else "no worker is alive"
+    return _readiness(Readiness(ready=bool(workers), redis=True, workers=len(workers), detail=idle))
+
+
+def _readiness(body: Readiness) -> JSONResponse:
+    """200 when ready, else 503; no `detail` key when ready."""
+    return JSONResponse(body.model_dump(exclude_none=True), 200 if body.ready else 503)
 
 
 async def metrics_access(request: Request, settings: SettingsDep) -> None:

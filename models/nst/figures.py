@@ -1,4 +1,4 @@
-"""Figures that say how a result relates to its inputs, for tests, benchmarks and job metrics.
+"""Figures that say how a result relates to its inputs, for tests and benchmarks.
 
 Each takes PIL images (the second resized to the first's size where they are compared pixel by pixel) and
 returns a plain float, so a test on a 48-pixel synthetic image and a benchmark on a photograph read alike.

@@ -70,7 +70,8 @@ def stylize(
     tracker = Tracker(total, on_progress, should_stop, config.preview_every, step_costs(scales) * len(chunks))
     runs = [run_chunk(prepared, chunk, scales, tracker) for chunk in chunks]  # [(images, seconds at full size)]
     fine_seconds = sum(seconds for _, seconds in runs) / (scales[-1].steps * len(chunks))
-    result = assemble(prepared, torch.cat([x for x, _ in runs]), tracker, started, fine_seconds)
+    images = torch.cat([x for x, _ in runs])  # (B, 3, H, W): every variant of the sweep, in order
+    result = assemble(prepared, images, tracker, started, fine_seconds)
     result.metrics.update(iterations=sum(s.steps for s in scales) * len(chunks), scales=_describe(scales))
     return result
 

@@ -7,7 +7,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from workers.plots import forecast_figure, png_bytes
+from workers.plots import figure_png, forecast_figure
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -21,14 +21,14 @@ def test_plot_with_band_and_actual_is_a_png() -> None:
     history = _waves(0, 300, 2)
     forecast = _waves(300, 40, 2)
     bands = {"80": (forecast - 0.1, forecast + 0.1), "95": (forecast - 0.2, forecast + 0.2)}
-    png = png_bytes(forecast_figure(history.tolist(), forecast, bands, forecast.tolist(), 300, "lstm"))
+    png = figure_png(forecast_figure(history.tolist(), forecast, bands, forecast.tolist(), 300, "lstm"))
     assert png.startswith(PNG)
     image = Image.open(io.BytesIO(png))
     assert image.width > 400 and image.height > 300
 
 
 def test_plot_without_actual_or_band_and_many_channels() -> None:
-    png = png_bytes(forecast_figure(_waves(0, 50, 12).tolist(), _waves(50, 5, 12), None, None, 50))
+    png = figure_png(forecast_figure(_waves(0, 50, 12).tolist(), _waves(50, 5, 12), None, None, 50))
     assert png.startswith(PNG)
     # Twelve channels are capped to a readable number of panels, so the figure stays bounded.
     assert Image.open(io.BytesIO(png)).height < 2200
