@@ -97,9 +97,11 @@ def yiq_to_rgb(x: torch.Tensor) -> torch.Tensor:
 
 
 def luminance_transfer(output: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
-    """Output's luminance with the content's chrominance (YIQ), both (B, 3, H, W) in [0, 1]."""
-    out_yiq, content_yiq = rgb_to_yiq(output), rgb_to_yiq(content)  # (B, 3, H, W)
-    return yiq_to_rgb(torch.cat([out_yiq[:, :1], content_yiq[:, 1:]], dim=1)).clamp(0, 1)
+    """Output's luminance with the content's chrominance (YIQ): output (B, 3, H, W), content (1 or B, 3, H, W),
+    both in [0, 1]; one content serves every image of a sweep."""
+    out_yiq = rgb_to_yiq(output)  # (B, 3, H, W)
+    chroma = rgb_to_yiq(content)[:, 1:].expand(output.shape[0], -1, -1, -1)  # (B, 2, H, W)
+    return yiq_to_rgb(torch.cat([out_yiq[:, :1], chroma], dim=1)).clamp(0, 1)
 
 
 def match_colors(source: torch.Tensor, target: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:

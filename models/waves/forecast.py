@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from models.progress import OnProgress, ShouldStop, Tracker
-from models.waves.combine import Combination
+from models.waves.combine import Combination, backtest_split
 from models.waves.intervals import conformal_intervals
 from models.waves.members import Member
 from models.waves.seed_lstm import SeedConfig, SeedMember
@@ -186,7 +186,10 @@ def backtest(
         on_fraction=tracker.span(0.3, 0.9, "training lstm"),
         on_member=tracker.span(0.0, 0.3, "backtesting"),
     )
-    if model is ForecastModel.lstm_seed:
+    if model is ForecastModel.lstm_seed and backtest_split(len(x), horizon, x.shape[1]) <= horizon:
+        # The seed's LSTM learns from pairs (t, t + horizon) of the backtest's training part: there are none.
+        comb.notes["lstm-seed"] = f"series too short for the seed's LSTM: {len(x)} steps, horizon {horizon}"
+    elif model is ForecastModel.lstm_seed:
         cfg = SeedConfig(channels=x.shape[1], ahead=horizon, steps=seed_steps, seed=seed)
         key = cache_key(x, horizon, "lstm-seed", seed, str(seed_steps))
         member = SeedMember(cfg, cache, key, tracker.span(0.3, 0.9, "training lstm-seed"))

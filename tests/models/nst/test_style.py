@@ -221,6 +221,16 @@ def test_preserve_colors_keeps_the_content_chrominance() -> None:
     assert err_kept < 0.02 and err_kept < 0.5 * err_free
 
 
+def test_preserve_colors_holds_for_every_tile_of_a_sweep() -> None:
+    content, style = content_image(), style_image()
+    cfg = StyleConfig(size=40, iterations=4, preserve_colors=True, sweep_style_weights=[1.0, 100.0])
+    tiles = run(content, [style], cfg).tiles
+    assert len(tiles) == 2
+    for _, tile in tiles:
+        ref = _chroma(content.resize(tile.size, Image.Resampling.LANCZOS))
+        assert np.abs(_chroma(tile) - ref).mean() < 0.02
+
+
 def _tv(im: Image.Image) -> float:
     a = np.asarray(im, dtype=float)
     return float(np.abs(np.diff(a, axis=0)).mean() + np.abs(np.diff(a, axis=1)).mean())

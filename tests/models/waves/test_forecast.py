@@ -129,7 +129,7 @@ def test_min_history_is_24_or_two_horizons(horizon: int) -> None:
     assert min_history(horizon) == max(24, 2 * horizon)
 
 
-@pytest.mark.parametrize("model", ["auto", "lstm", "persistence", "ar"])
+@pytest.mark.parametrize("model", ["auto", "lstm", "lstm-seed", "persistence", "ar"])
 def test_every_model_at_minimum_history(model: str) -> None:
     n = min_history(HORIZON)
     x = generate(WAVES, 0, n)
@@ -137,6 +137,8 @@ def test_every_model_at_minimum_history(model: str) -> None:
     assert result.forecast.shape == (HORIZON, 2) and np.isfinite(result.forecast).all()
     if model == "lstm":  # too short for the LSTM: the classical members ran, and the metrics say why
         assert result.model == "auto" and "needs" in result.metrics["notes"]["lstm"]
+    elif model == "lstm-seed":  # likewise: the seed's LSTM has no training pairs in the backtest's part
+        assert result.model == "auto" and "too short" in result.metrics["notes"]["lstm-seed"]
     else:
         assert result.model == model
     with pytest.raises(ValueError, match=f"at least {n}"):
